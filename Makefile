@@ -1,0 +1,37 @@
+# speechopt: `make demo` runs the main job on the bundled model and data; `make test` installs and tests.
+# Both work on a fresh machine with only Python 3.11 and the package registries.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# torch is installed explicitly, first, as the CPU build: left to itself pip would pick a multi-GB CUDA build.
+TORCH  ?= torch==2.13.0
+DEMO_OUT ?= demo-out
+
+.PHONY: install demo test test-gpu clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.torch-installed: | $(BIN)/python
+	$(BIN)/pip install --quiet "$(TORCH)"
+	touch $@
+
+$(VENV)/.speechopt-installed: pyproject.toml $(VENV)/.torch-installed
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.speechopt-installed
+
+demo: install
+	SPEECHOPT=$(BIN)/speechopt DEMO_OUT=$(DEMO_OUT) bash scripts/demo.sh
+
+test: install
+	$(BIN)/python -m pytest -q
+
+# The GPU lane: tests marked gpu/tensorrt run (and skip with a reason where CUDA or TensorRT is absent).
+test-gpu: install
+	$(BIN)/python -m pytest -q -m "gpu or tensorrt" -rs
+
+clean:
+	rm -rf $(DEMO_OUT) .pytest_cache

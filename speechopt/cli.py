@@ -1,0 +1,203 @@
+"""The speechopt command line: one thin command per library function.
+
+A user error (`SpeechoptError`) prints one line and exits with its code (1, or 3 for a broken budget);
+set SPEECHOPT_DEBUG=1 or pass --debug to see the traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from speechopt.errors import SpeechoptError
+
+app = typer.Typer(
+    help="Export, compress and benchmark trained speech models, and measure what each step costs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Make and inspect speech datasets.", no_args_is_help=True)
+train_app = typer.Typer(help="Train reference models.", no_args_is_help=True)
+zoo_app = typer.Typer(help="The bundled models and evaluation set.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(train_app, name="train")
+app.add_typer(zoo_app, name="zoo")
+
+
+def _debug() -> bool:
+    return os.environ.get("SPEECHOPT_DEBUG", "") not in ("", "0")
+
+
+def command(group: typer.Typer, name: str | None = None):
+    """Register a command whose SpeechoptError becomes one line on stderr and an exit code."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except SpeechoptError as exc:
+                if _debug():
+                    raise
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(exc.exit_code) from None
+            except KeyboardInterrupt:
+                typer.echo("interrupted", err=True)
+                raise typer.Exit(130) from None
+
+        return group.command(name)(run)
+
+    return decorate
+
+
+@app.callback()
+def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors.")) -> None:
+    if debug:
+        os.environ["SPEECHOPT_DEBUG"] = "1"
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+
+
+def _parse_kv(items: list[str] | None) -> dict:
+    """`k=v` pairs, values parsed as JSON where they parse (numbers, booleans), else strings."""
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SpeechoptError(f"expected key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
+
+
+def _write_json(path: Path | None, obj) -> None:
+    if path is None:
+        return
+    from speechopt.io import atomic_write_text
+
+    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------- data
+@command(data_app, "synth")
+def data_synth(
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to create (audio/ and manifest.jsonl)."),
+    num: int = typer.Option(..., "--num", "-n", help="Number of utterances."),
+    seed: int = typer.Option(0, help="Seed: the same command makes the same corpus."),
+    split: str = typer.Option("train", help="train, or test (voice variants never used by train)."),
+    audio_format: str = typer.Option("wav", "--format", help="wav or flac."),
+    overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
+) -> None:
+    """Synthesize a speech corpus with espeak-ng (offline, seeded, 16 kHz mono)."""
+    from speechopt.data.synth import SynthSettings, synth_corpus
+    from speechopt.progress import progress_bar
+
+    with progress_bar(num, f"synthesizing {split}") as advance:
+        manifest = synth_corpus(out, SynthSettings(num=num, seed=seed, split=split, audio_format=audio_format),
+                                overwrite=overwrite, progress=advance)
+    typer.echo(f"wrote {num} utterances: {manifest}")
+
+
+# --------------------------------------------------------------------------------------------- train
+@command(train_app, "asr")
+def train_asr_cmd(
+    arch: str = typer.Option(..., help="Architecture: cnn-ctc, lstm-ctc or crnn-ctc."),
+    data: str = typer.Option(..., help="Training manifest (or its folder)."),
+    val_data: str = typer.Option(..., help="Validation manifest, ideally of held-out voices."),
+    out: Path = typer.Option(..., "--out", "-o", help="Artifact folder to write."),
+    optimizer: str = typer.Option("adamw", help="adam, adamw, sgd or rmsprop."),
+    lr: float = typer.Option(2e-3, help="Peak learning rate."),
+    epochs: Optional[int] = typer.Option(None, help="Train for this many epochs..."),
+    time_budget: Optional[float] = typer.Option(None, help="...or for this many minutes (LR schedule over time)."),
+    val_every: float = typer.Option(5.0, help="Minutes between validations in a time-budgeted run."),
+    batch_frames: int = typer.Option(8000, help="Padded feature frames per batch."),
+    config: Optional[list[str]] = typer.Option(None, "--config", help="Architecture option k=v (repeatable)."),
+    frontend: Optional[list[str]] = typer.Option(None, "--frontend", help="Frontend option k=v, e.g. kind=mfcc."),
+    seed: int = typer.Option(0),
+    threads: Optional[int] = typer.Option(None, help="torch threads."),
+    max_utterances: Optional[int] = typer.Option(None, help="Use only the first N training utterances."),
+    resume: bool = typer.Option(False, help="Resume from OUT.train-state if present."),
+    overwrite: bool = typer.Option(False),
+) -> None:
+    """Train a CTC acoustic model on a manifest; writes a pytorch artifact with lineage."""
+    from speechopt.train import TrainSettings, train_asr
+    from speechopt.zoo import resolve
+
+    settings = TrainSettings(
+        arch=arch, config=_parse_kv(config), frontend=_parse_kv(frontend), optimizer=optimizer, lr=lr,
+        epochs=epochs, time_budget_min=time_budget, val_every_min=val_every, batch_frames=batch_frames,
+        seed=seed, threads=threads, max_utterances=max_utterances,
+    )
+    artifact = train_asr(settings, resolve(data), out, val_data=resolve(val_data), resume=resume, overwrite=overwrite,
+                         log=lambda msg: typer.echo(msg, err=True))
+    m = artifact.manifest["metrics"]
+    typer.echo(f"wrote {out}: validation WER {m['val_wer']:.2%}, CER {m['val_cer']:.2%}")
+
+
+# ---------------------------------------------------------------------------------------------- eval
+@command(app, "eval")
+def eval_cmd(
+    artifact: str = typer.Argument(..., help="Artifact folder or zoo:NAME."),
+    data: str = typer.Option("zoo:eval", help="Manifest (or zoo:NAME)."),
+    batch_size: int = typer.Option(16, help="Utterances per batch (length-sorted)."),
+    threads: Optional[int] = typer.Option(None, help="torch threads."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write results as JSON here."),
+) -> None:
+    """Transcribe a manifest and print WER and CER (after the stated text normalization)."""
+    from speechopt.evaluate import evaluate_artifact
+    from speechopt.zoo import resolve
+
+    result = evaluate_artifact(resolve(artifact), resolve(data), batch_size=batch_size, threads=threads)
+    typer.echo(f"{result['artifact']}: WER {result['wer']:.2%}  CER {result['cer']:.2%}  "
+               f"({result['utterances']} utterances, {result['ref_words']} words; normalization: {result['normalization']})")
+    _write_json(json_out, result)
+
+
+# ----------------------------------------------------------------------------------------------- zoo
+@command(zoo_app, "list")
+def zoo_list(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """List the bundled models and datasets."""
+    from speechopt.zoo import list_zoo
+
+    entries = list_zoo()
+    if as_json:
+        typer.echo(json.dumps(entries, indent=2))
+        return
+    for e in entries:
+        if e["kind"] == "model":
+            wer = e["metrics"].get("eval_wer")
+            figure = f"eval WER {wer:.2%}" if wer is not None else ""
+            typer.echo(f"zoo:{e['name']:<12} {e['task']} {e['architecture']:<10} {e['size_bytes'] / 1e6:5.1f} MB  {figure}")
+        else:
+            typer.echo(f"zoo:{e['name']:<12} dataset {e['utterances']} utterances, {e['hours']:.2f} h  {e['path']}")
+
+
+@command(zoo_app, "add")
+def zoo_add(
+    artifact: str = typer.Argument(..., help="Artifact folder to bundle."),
+    name: str = typer.Option(..., help="Zoo name (zoo:NAME)."),
+    data: str = typer.Option("zoo:eval", help="Manifest to measure WER/CER on (recorded in the manifest)."),
+    overwrite: bool = typer.Option(False),
+) -> None:
+    """Copy an artifact into the bundled zoo (for maintainers), recording its evaluation WER."""
+    from speechopt.zoo import add_to_zoo
+
+    r = add_to_zoo(artifact, name, data, overwrite=overwrite)
+    typer.echo(f"zoo:{r['name']}: WER {r['wer']:.2%}  CER {r['cer']:.2%}  ({r['path']})")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

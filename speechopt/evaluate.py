@@ -1,0 +1,91 @@
+"""Transcribe a manifest with any inference function and score it."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from speechopt.audio.features import Frontend
+from speechopt.audio.io import load_audio
+from speechopt.decode import ctc_greedy
+from speechopt.metrics import error_rates
+from speechopt.progress import progress_bar
+
+# An inference function takes features (B, T, F) float32 and lengths (B,) int64 as numpy arrays and
+# returns log-probs (B, T', V) and output lengths (B,), as numpy arrays.
+InferFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def load_utterance_audio(utterances, sample_rate: int, progress: str | None = None) -> list[np.ndarray]:
+    with progress_bar(len(utterances), progress or "loading audio") as advance:
+        out = []
+        for u in utterances:
+            out.append(load_audio(u.audio_filepath, sample_rate))
+            advance()
+        return out
+
+
+def length_sorted_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (less padding, same for every variant)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def transcribe(infer: InferFn, frontend: Frontend, audios: list[np.ndarray], tokenizer, batch_size: int = 1,
+               progress: str | None = None) -> tuple[list[str], list[np.ndarray]]:
+    """Transcripts and per-utterance log-probs (trimmed to their length), in input order."""
+    texts: list[str] = [""] * len(audios)
+    logits: list[np.ndarray] = [None] * len(audios)  # type: ignore[list-item]
+    batches = length_sorted_batches([len(a) for a in audios], batch_size)
+    with progress_bar(len(audios), progress or "transcribing") as advance:
+        for idx in batches:
+            feats, frames = frontend.from_arrays([audios[i] for i in idx])
+            log_probs, out_lengths = infer(feats.numpy(), frames.numpy())
+            for j, i in enumerate(idx):
+                logits[i] = np.asarray(log_probs[j, : int(out_lengths[j])])
+            for i, text in zip(idx, ctc_greedy(log_probs, out_lengths, tokenizer)):
+                texts[i] = text
+            advance(len(idx))
+    return texts, logits
+
+
+def torch_infer(model) -> InferFn:
+    import torch
+
+    def infer(features, lengths):
+        with torch.inference_mode():
+            lp, ol = model(torch.from_numpy(features), torch.from_numpy(lengths))
+        return lp.numpy(), ol.numpy()
+
+    return infer
+
+
+def score(references: list[str], hypotheses: list[str]) -> dict:
+    return error_rates(references, hypotheses)
+
+
+def evaluate_artifact(artifact_path, manifest_path, batch_size: int = 16, threads: int | None = None) -> dict:
+    """WER/CER of a pytorch ASR artifact on a manifest."""
+    import torch
+
+    from speechopt.artifact import load_artifact
+    from speechopt.data.manifest import read_manifest
+    from speechopt.errors import SpeechoptError
+    from speechopt.models.pytorch import load_pytorch_model
+    from speechopt.text import NORMALIZATION
+
+    if threads:
+        torch.set_num_threads(threads)
+    artifact = load_artifact(artifact_path)
+    if artifact.task != "asr":
+        raise SpeechoptError(f"{artifact.path}: eval needs an asr artifact, this one is {artifact.task}")
+    model = load_pytorch_model(artifact)
+    frontend = Frontend(artifact.frontend())
+    utts = read_manifest(manifest_path)
+    audios = load_utterance_audio(utts, frontend.config.sample_rate)
+    hyps, _ = transcribe(torch_infer(model), frontend, audios, artifact.tokenizer(), batch_size=batch_size)
+    result = {"artifact": str(artifact.path), "data": str(manifest_path), "batch_size": batch_size,
+              "normalization": NORMALIZATION, **score([u.text for u in utts], hyps)}
+    result["examples"] = [{"ref": u.text, "hyp": h} for u, h in list(zip(utts, hyps))[:5]]
+    return result

@@ -1,0 +1,89 @@
+"""Reference CTC acoustic models: CNN, RNN (LSTM/GRU) and CRNN.
+
+All share one interface, chosen to export cleanly: `forward(features (B, T, F) float32, lengths (B,) int64)
+-> (log_probs (B, T', V), out_lengths (B,))`, with T' = (T - 1) // 2 + 1 (2x time subsampling: espeak speaks
+about 15.5 characters a second, and 4x would leave CTC too few frames per label). Frames past an
+utterance's length are zeroed after every subsampling step so padding carries no signal forward.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def subsampled_lengths(lengths: torch.Tensor) -> torch.Tensor:
+    return torch.div(lengths - 1, 2, rounding_mode="floor") + 1
+
+
+def time_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+
+
+class CNNCTC(nn.Module):
+    def __init__(self, n_features, vocab_size, channels, kernel_size, blocks, dropout):
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv1d(n_features, channels, 3, stride=2, padding=1), nn.BatchNorm1d(channels), nn.ReLU()
+        )
+        self.blocks = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv1d(channels, channels, kernel_size, padding=kernel_size // 2),
+                nn.BatchNorm1d(channels), nn.ReLU(), nn.Dropout(dropout),
+            )
+            for _ in range(blocks)
+        )
+        self.head = nn.Conv1d(channels, vocab_size, 1)
+
+    def forward(self, features, lengths):
+        out_lengths = subsampled_lengths(lengths)
+        x = self.stem(features.transpose(1, 2))
+        mask = time_mask(out_lengths, x.shape[2]).unsqueeze(1).to(x.dtype)
+        x = x * mask
+        for block in self.blocks:
+            x = (x + block(x)) * mask
+        return self.head(x).transpose(1, 2).log_softmax(-1), out_lengths
+
+
+class RNNCTC(nn.Module):
+    def __init__(self, n_features, vocab_size, rnn, hidden, layers, bidirectional, dropout):
+        super().__init__()
+        cell = {"lstm": nn.LSTM, "gru": nn.GRU}[rnn]
+        self.rnn = cell(2 * n_features, hidden, num_layers=layers, bidirectional=bidirectional,
+                        batch_first=True, dropout=dropout if layers > 1 else 0.0)
+        self.head = nn.Linear(hidden * (2 if bidirectional else 1), vocab_size)
+
+    def forward(self, features, lengths):
+        out_lengths = subsampled_lengths(lengths)
+        b, t, f = features.shape
+        # 2x frame stacking: pad T to even, then fold pairs of frames into one.
+        x = nn.functional.pad(features, (0, 0, 0, t % 2))
+        x = x.reshape(b, -1, 2 * f)
+        x = x * time_mask(out_lengths, x.shape[1]).unsqueeze(-1).to(x.dtype)
+        x, _ = self.rnn(x)
+        return self.head(x).log_softmax(-1), out_lengths
+
+
+class CRNNCTC(nn.Module):
+    def __init__(self, n_features, vocab_size, conv_channels, proj, hidden, layers, dropout):
+        super().__init__()
+        c = conv_channels
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, c, 3, stride=(2, 2), padding=1), nn.BatchNorm2d(c), nn.ReLU(),
+            nn.Conv2d(c, c, 3, stride=(1, 2), padding=1), nn.BatchNorm2d(c), nn.ReLU(),
+        )
+        freq = (n_features + 1) // 2
+        freq = (freq + 1) // 2
+        self.proj = nn.Sequential(nn.Linear(c * freq, proj), nn.ReLU(), nn.Dropout(dropout))
+        self.rnn = nn.LSTM(proj, hidden, num_layers=layers, bidirectional=True, batch_first=True,
+                           dropout=dropout if layers > 1 else 0.0)
+        self.head = nn.Linear(2 * hidden, vocab_size)
+
+    def forward(self, features, lengths):
+        out_lengths = subsampled_lengths(lengths)
+        x = self.conv(features.unsqueeze(1))  # (B, C, T', F')
+        b, c, t, f = x.shape
+        x = self.proj(x.permute(0, 2, 1, 3).reshape(b, t, c * f))
+        x = x * time_mask(out_lengths, t).unsqueeze(-1).to(x.dtype)
+        x, _ = self.rnn(x)
+        return self.head(x).log_softmax(-1), out_lengths

@@ -1,0 +1,70 @@
+"""The architecture registry: a name maps to a task, a builder and its default configuration.
+
+Artifacts store the architecture name and its full configuration, so a model is rebuilt from the
+registry and its weights are loaded as plain tensors: no pickled code ever runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from speechopt.errors import SpeechoptError
+
+
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    task: str  # asr | tts | vocoder
+    target: str  # "module:Class", imported only when a model is built
+    defaults: dict
+    summary: str
+
+    def build(self, config: dict):
+        module, cls = self.target.split(":")
+        return getattr(importlib.import_module(module), cls)(**self.full_config(config))
+
+    def full_config(self, config: dict) -> dict:
+        unknown = set(config) - set(self.defaults)
+        if unknown:
+            raise SpeechoptError(f"{self.name}: unknown config keys {sorted(unknown)}; known: {sorted(self.defaults)}")
+        return {**self.defaults, **config}
+
+
+_ASR_IO = {"n_features": 64, "vocab_size": 29}
+
+_REGISTRY: dict[str, Architecture] = {
+    a.name: a
+    for a in [
+        Architecture(
+            "cnn-ctc", "asr", "speechopt.models.asr:CNNCTC",
+            {**_ASR_IO, "channels": 256, "kernel_size": 5, "blocks": 6, "dropout": 0.1},
+            "1-D convolutions over time (2x subsampling), residual blocks, CTC",
+        ),
+        Architecture(
+            "lstm-ctc", "asr", "speechopt.models.asr:RNNCTC",
+            {**_ASR_IO, "rnn": "lstm", "hidden": 192, "layers": 3, "bidirectional": True, "dropout": 0.1},
+            "2x frame stacking, stacked (bi)LSTM or GRU, CTC",
+        ),
+        Architecture(
+            "crnn-ctc", "asr", "speechopt.models.asr:CRNNCTC",
+            {**_ASR_IO, "conv_channels": 32, "proj": 256, "hidden": 192, "layers": 2, "dropout": 0.1},
+            "2-D conv front end (2x time subsampling), bidirectional LSTM, linear to characters, CTC",
+        ),
+    ]
+}
+
+
+def get_architecture(name: str) -> Architecture:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise SpeechoptError(f"unknown architecture {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def build_model(name: str, config: dict | None = None):
+    return get_architecture(name).build(config or {})
+
+
+def list_architectures(task: str | None = None) -> list[Architecture]:
+    return [a for a in _REGISTRY.values() if task is None or a.task == task]

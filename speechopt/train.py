@@ -1,0 +1,272 @@
+"""Training of the reference CTC models (and, with a teacher, distillation).
+
+Features are computed once and kept in memory; batches group utterances of similar length (less
+padding, which a bidirectional LSTM would otherwise see) and are shuffled every epoch. SpecAugment masks
+frequency bands and time spans. The learning rate follows a schedule over a *time budget* when one is
+given (warm-up, then cosine decay): on a shared, noisy 2-core CPU that ends training on time with a
+decayed rate, where an epoch-based schedule would not. Training state is saved at every validation, so
+an interrupted run resumes with `--resume`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from speechopt.audio.features import Frontend, FrontendConfig
+from speechopt.data.manifest import read_manifest
+from speechopt.errors import SpeechoptError
+from speechopt.evaluate import load_utterance_audio, torch_infer, transcribe
+from speechopt.metrics import error_rates
+from speechopt.text import CharTokenizer
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+
+
+@dataclass
+class TrainSettings:
+    arch: str
+    config: dict = field(default_factory=dict)
+    frontend: dict = field(default_factory=dict)
+    optimizer: str = "adamw"
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    batch_frames: int = 8000  # padded frames per batch
+    epochs: int | None = None
+    time_budget_min: float | None = None
+    val_every_min: float = 5.0
+    warmup: float = 0.03  # fraction of the schedule
+    spec_augment: bool = True
+    seed: int = 0
+    threads: int | None = None
+    max_utterances: int | None = None
+
+
+def lr_factor(progress: float, warmup: float) -> float:
+    """Warm-up then cosine decay to 2% of the peak; `progress` runs from 0 to 1."""
+    if progress < warmup:
+        return max(progress / warmup, 0.01)
+    p = min(1.0, (progress - warmup) / max(1e-9, 1.0 - warmup))
+    return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * p))
+
+
+def spec_augment(feats, lengths, rng: random.Random):
+    """Two frequency masks (up to 8 bins) and time masks (up to 5% of each utterance, 2 of them)."""
+    b, t, f = feats.shape
+    for i in range(b):
+        for _ in range(2):
+            w = rng.randint(0, 8)
+            s = rng.randint(0, max(0, f - w))
+            feats[i, :, s : s + w] = 0.0
+        n = int(lengths[i])
+        for _ in range(2):
+            w = rng.randint(0, max(1, n // 20))
+            s = rng.randint(0, max(0, n - w))
+            feats[i, s : s + w, :] = 0.0
+    return feats
+
+
+def make_batches(lengths: list[int], batch_frames: int, rng: random.Random) -> list[list[int]]:
+    """Length-bucketed batches whose padded size stays under `batch_frames`, in shuffled order."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i] * (1.0 + 0.1 * rng.random()))
+    batches, cur, cur_max = [], [], 0
+    for i in order:
+        m = max(cur_max, lengths[i])
+        if cur and m * (len(cur) + 1) > batch_frames:
+            batches.append(cur)
+            cur, m = [], lengths[i]
+        cur.append(i)
+        cur_max = m
+    if cur:
+        batches.append(cur)
+    rng.shuffle(batches)
+    return batches
+
+
+class FeatureSet:
+    """Features and token ids of a manifest, computed once."""
+
+    def __init__(self, manifest, frontend: Frontend, tokenizer: CharTokenizer, max_utterances=None, label="train"):
+        import torch
+
+        utts = read_manifest(manifest)[:max_utterances]
+        audios = load_utterance_audio(utts, frontend.config.sample_rate, progress=f"loading {label} audio")
+        self.texts = [u.text for u in utts]
+        self.audios = audios
+        self.feats: list = []
+        for start in range(0, len(audios), 64):
+            chunk = audios[start : start + 64]
+            feats, frames = frontend.from_arrays(chunk)
+            self.feats += [feats[j, : int(frames[j])].clone() for j in range(len(chunk))]
+        self.targets = [torch.tensor(tokenizer.encode(t), dtype=torch.int64) for t in self.texts]
+        self.lengths = [int(f.shape[0]) for f in self.feats]
+
+    def batch(self, idx):
+        import torch
+
+        lengths = torch.tensor([self.lengths[i] for i in idx])
+        feats = torch.zeros(len(idx), int(lengths.max()), self.feats[idx[0]].shape[1])
+        for j, i in enumerate(idx):
+            feats[j, : self.lengths[i]] = self.feats[i]
+        targets = torch.cat([self.targets[i] for i in idx])
+        target_lengths = torch.tensor([len(self.targets[i]) for i in idx])
+        return feats, lengths, targets, target_lengths
+
+
+def make_optimizer(name: str, params, lr: float, weight_decay: float):
+    import torch
+
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
+    raise SpeechoptError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def validate(model, data: FeatureSet, frontend: Frontend, tokenizer) -> dict:
+    model.eval()
+    hyps, _ = transcribe(torch_infer(model), frontend, data.audios, tokenizer, batch_size=16, progress="validating")
+    model.train()
+    return error_rates(data.texts, hyps)
+
+
+def train_asr(settings: TrainSettings, data: str | Path, out: str | Path, val_data: str | Path | None = None,
+              resume: bool = False, overwrite: bool = False, log=print, teacher=None, distill=None):
+    """Train a CTC model and write it as a pytorch artifact; returns the artifact."""
+    import torch
+
+    from speechopt.models.pytorch import save_pytorch_artifact
+    from speechopt.models.registry import get_architecture
+
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise SpeechoptError(f"{out} already exists (use --overwrite to replace it)")
+    arch = get_architecture(settings.arch)
+    if arch.task != "asr":
+        raise SpeechoptError(f"{settings.arch} is a {arch.task} architecture, not asr")
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    if settings.epochs is None and settings.time_budget_min is None:
+        raise SpeechoptError("give --epochs or --time-budget")
+    random.seed(settings.seed)
+    np.random.seed(settings.seed)
+    torch.manual_seed(settings.seed)
+    rng = random.Random(settings.seed)
+
+    fconf = FrontendConfig(**settings.frontend)
+    frontend = Frontend(fconf)
+    tokenizer = CharTokenizer()
+    config = arch.full_config({**settings.config, "n_features": fconf.num_features, "vocab_size": len(tokenizer)})
+    model = arch.build(config)
+    train_set = FeatureSet(data, frontend, tokenizer, settings.max_utterances)
+    if val_data is not None:
+        val_set = FeatureSet(val_data, frontend, tokenizer, label="validation")
+    else:  # hold out 2% of training utterances
+        raise SpeechoptError("give --val-data (a manifest of held-out voices)")
+    log(f"{settings.arch}: {sum(p.numel() for p in model.parameters()):,} parameters, "
+        f"{len(train_set.feats)} training / {len(val_set.feats)} validation utterances")
+
+    optim = make_optimizer(settings.optimizer, model.parameters(), settings.lr, settings.weight_decay)
+    ctc = torch.nn.CTCLoss(blank=tokenizer.blank_id, zero_infinity=True)
+    state_dir = out.with_name(out.name + ".train-state")
+    progress = {"epoch": 0, "step": 0, "elapsed": 0.0, "best_wer": None, "history": []}
+    if resume and (state_dir / "state.pt").is_file():
+        state = torch.load(state_dir / "state.pt", weights_only=True)
+        model.load_state_dict(state["model"])
+        optim.load_state_dict(state["optim"])
+        progress = json.loads((state_dir / "progress.json").read_text())
+        rng.seed(settings.seed + progress["step"])
+        log(f"resumed at epoch {progress['epoch']}, step {progress['step']}, {progress['elapsed'] / 60:.1f} min")
+    best_state = None
+    if (state_dir / "best.pt").is_file() and resume:
+        best_state = torch.load(state_dir / "best.pt", weights_only=True)
+
+    steps_per_epoch = len(make_batches(train_set.lengths, settings.batch_frames, random.Random(0)))
+    total_steps = (settings.epochs or 0) * steps_per_epoch
+
+    def schedule_progress() -> float:
+        if settings.time_budget_min:
+            return progress["elapsed"] / (settings.time_budget_min * 60)
+        return progress["step"] / max(1, total_steps)
+
+    def checkpoint(wer_now: float) -> None:
+        nonlocal best_state
+        if progress["best_wer"] is None or wer_now <= progress["best_wer"]:
+            progress["best_wer"] = wer_now
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            torch.save(best_state, state_dir / "best.pt")
+        torch.save({"model": model.state_dict(), "optim": optim.state_dict()}, state_dir / "state.pt")
+        (state_dir / "progress.json").write_text(json.dumps(progress))
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    model.train()
+    last_val = time.monotonic()
+    done = False
+    while not done:
+        batches = make_batches(train_set.lengths, settings.batch_frames, rng)
+        loss_sum, loss_n, t0 = 0.0, 0, time.monotonic()
+        for idx in batches:
+            step_start = time.monotonic()
+            feats, lengths, targets, target_lengths = train_set.batch(idx)
+            if settings.spec_augment:
+                feats = spec_augment(feats, lengths, rng)
+            for g in optim.param_groups:
+                g["lr"] = settings.lr * lr_factor(schedule_progress(), settings.warmup)
+            log_probs, out_lengths = model(feats, lengths)
+            loss = ctc(log_probs.transpose(0, 1), targets, out_lengths, target_lengths)
+            if distill is not None:
+                loss = distill(loss, log_probs, feats, lengths)
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optim.step()
+            loss_sum += loss.item()
+            loss_n += 1
+            progress["step"] += 1
+            progress["elapsed"] += time.monotonic() - step_start
+            if schedule_progress() >= 1.0:
+                done = True
+                break
+            if settings.time_budget_min and time.monotonic() - last_val > settings.val_every_min * 60:
+                metrics = validate(model, val_set, frontend, tokenizer)
+                progress["history"].append({"step": progress["step"], "loss": loss_sum / loss_n, **metrics})
+                log(f"step {progress['step']} ({progress['elapsed'] / 60:.1f} min): loss {loss_sum / loss_n:.3f} "
+                    f"val WER {metrics['wer']:.2%} CER {metrics['cer']:.2%}")
+                checkpoint(metrics["wer"])
+                last_val = time.monotonic()
+        progress["epoch"] += 1
+        metrics = validate(model, val_set, frontend, tokenizer)
+        progress["history"].append({"epoch": progress["epoch"], "step": progress["step"],
+                                    "loss": loss_sum / max(1, loss_n), **metrics})
+        log(f"epoch {progress['epoch']} ({time.monotonic() - t0:.0f} s): loss {loss_sum / max(1, loss_n):.3f} "
+            f"val WER {metrics['wer']:.2%} CER {metrics['cer']:.2%}")
+        checkpoint(metrics["wer"])
+        last_val = time.monotonic()
+        if settings.epochs is not None and progress["epoch"] >= settings.epochs:
+            done = True
+
+    model.load_state_dict(best_state)
+    model.eval()
+    final = validate(model, val_set, frontend, tokenizer)
+    artifact = save_pytorch_artifact(
+        out, model, settings.arch, config, fconf, tokenizer,
+        step="train" if teacher is None else "distill", parent=teacher,
+        settings={**asdict(settings), "data": str(data), "val_data": str(val_data),
+                  "steps": progress["step"], "train_minutes": round(progress["elapsed"] / 60, 2)},
+        metrics={"val_wer": final["wer"], "val_cer": final["cer"], "val_data": str(val_data)},
+        overwrite=overwrite,
+    )
+    import shutil
+
+    shutil.rmtree(state_dir, ignore_errors=True)
+    return artifact

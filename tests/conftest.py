@@ -1,0 +1,47 @@
+"""Shared fixtures: a tiny synthesized corpus and tiny untrained models of every ASR family.
+
+Everything is made in the test session (seconds), so tests need neither the bundled zoo nor training.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("SPEECHOPT_NO_PROGRESS", "1")
+
+TINY_CONFIGS = {
+    "cnn-ctc": {"channels": 32, "blocks": 2},
+    "lstm-ctc": {"hidden": 24, "layers": 2},
+    "crnn-ctc": {"conv_channels": 8, "proj": 32, "hidden": 24, "layers": 2},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory):
+    """12 synthesized utterances (test voices); returns the manifest path."""
+    from speechopt.data.synth import SynthSettings, synth_corpus
+
+    out = tmp_path_factory.mktemp("corpus") / "tiny"
+    return synth_corpus(out, SynthSettings(num=12, seed=3, split="test", max_words=5))
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """name -> pytorch artifact path, one per ASR architecture, random weights (seeded)."""
+    import torch
+
+    from speechopt.audio.features import FrontendConfig
+    from speechopt.models.pytorch import save_pytorch_artifact
+    from speechopt.models.registry import build_model
+    from speechopt.text import CharTokenizer
+
+    root = tmp_path_factory.mktemp("models")
+    paths = {}
+    for name, config in TINY_CONFIGS.items():
+        torch.manual_seed(0)
+        model = build_model(name, config).eval()
+        save_pytorch_artifact(root / name, model, name, config, FrontendConfig(), CharTokenizer())
+        paths[name] = root / name
+    return paths

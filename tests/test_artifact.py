@@ -1,0 +1,102 @@
+import json
+
+import pytest
+import torch
+
+from speechopt.artifact import load_artifact, write_artifact
+from speechopt.errors import SpeechoptError
+from speechopt.models.pytorch import load_pytorch_model
+
+
+def test_pytorch_artifact_round_trip(tiny_models, tiny_corpus):
+    from speechopt.audio.features import Frontend
+
+    for name, path in tiny_models.items():
+        art = load_artifact(path)
+        assert art.task == "asr" and art.format == "pytorch"
+        assert art.architecture["name"] == name
+        assert art.manifest["signature"]["inputs"][0]["shape"] == ["batch", "frames", 64]
+        assert set(art.manifest["versions"]) >= {"python", "torch", "numpy"}
+        assert len(art.checksum) == 64
+        model = load_pytorch_model(art)
+        feats, frames = Frontend(art.frontend()).from_arrays([torch.randn(4000).numpy() * 0.1])
+        lp, ol = model(feats, frames)
+        assert lp.shape[0] == 1 and int(ol[0]) == (int(frames[0]) - 1) // 2 + 1
+
+
+def _copy(src, dst):
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_tampered_and_truncated_files_are_refused(tiny_models, tmp_path):
+    art = _copy(tiny_models["cnn-ctc"], tmp_path / "a")
+    weights = art / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(SpeechoptError, match="checksum mismatch"):
+        load_artifact(art)
+    weights.write_bytes(bytes(data[: len(data) // 2]))
+    with pytest.raises(SpeechoptError, match="checksum mismatch"):
+        load_artifact(art)
+    weights.unlink()
+    with pytest.raises(SpeechoptError, match="missing"):
+        load_artifact(art)
+
+
+def test_not_an_artifact(tmp_path):
+    with pytest.raises(SpeechoptError, match="not found"):
+        load_artifact(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SpeechoptError, match="no manifest.json"):
+        load_artifact(tmp_path / "empty")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "manifest.json").write_text("{oops")
+    with pytest.raises(SpeechoptError, match="corrupt manifest"):
+        load_artifact(tmp_path / "bad")
+
+
+def test_corrupt_weights_with_matching_manifest(tiny_models, tmp_path):
+    """A manifest rewritten to match garbage weights still cannot unpickle or load anything."""
+    from speechopt.io import sha256_file
+
+    art = _copy(tiny_models["cnn-ctc"], tmp_path / "a")
+    (art / "model.safetensors").write_bytes(b"\x80\x04garbage pickle")
+    m = json.loads((art / "manifest.json").read_text())
+    m["files"]["model.safetensors"].update(sha256=sha256_file(art / "model.safetensors"),
+                                       bytes=(art / "model.safetensors").stat().st_size)
+    (art / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(SpeechoptError, match="cannot read weights"):
+        load_pytorch_model(load_artifact(art))
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    def boom(path):
+        path.write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        write_artifact(tmp_path / "out", {"task": "asr", "format": "onnx"}, {"model.onnx": boom})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_needs_overwrite(tmp_path):
+    spec = {"task": "asr", "format": "onnx"}
+    write_artifact(tmp_path / "out", spec, {"m.onnx": lambda p: p.write_text("1")})
+    with pytest.raises(SpeechoptError, match="already exists"):
+        write_artifact(tmp_path / "out", spec, {"m.onnx": lambda p: p.write_text("2")})
+    a = write_artifact(tmp_path / "out", spec, {"m.onnx": lambda p: p.write_text("2")}, overwrite=True)
+    assert (a.path / "m.onnx").read_text() == "2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_lineage_records_parent(tiny_models, tmp_path):
+    parent = load_artifact(tiny_models["cnn-ctc"])
+    child = write_artifact(tmp_path / "c", {"task": "asr", "format": "onnx"}, {"m.onnx": lambda p: p.write_text("x")},
+                           parent=parent, step="export", settings={"opset": 17})
+    lineage = load_artifact(child.path).manifest["lineage"]
+    assert lineage["parent"]["checksum"] == parent.checksum
+    assert lineage["step"] == "export" and lineage["settings"] == {"opset": 17}
