@@ -162,6 +162,51 @@ def eval_cmd(
     _write_json(json_out, result)
 
 
+# --------------------------------------------------------------------------------------------- bench
+@command(app, "bench")
+def bench_cmd(
+    artifacts: list[str] = typer.Argument(..., help="Artifact folders (or zoo:NAME) to measure."),
+    backend: list[str] = typer.Option(["cpu"], "--backend", "-b", help="cpu, onnxruntime, cuda or tensorrt (repeatable)."),
+    data: str = typer.Option("zoo:eval", help="Manifest of real utterances (or zoo:NAME)."),
+    reference: Optional[str] = typer.Option(None, help="Reference artifact for drift and speedup (default: the first)."),
+    batch_sizes: str = typer.Option("1,16", help="Comma-separated; 1 gives latency, larger ones throughput/RTFx."),
+    threads: Optional[int] = typer.Option(None, help="Intra-op threads for every runtime."),
+    min_seconds: float = typer.Option(3.0, help="Minimum measuring time per configuration and batch size."),
+    min_iters: int = typer.Option(100, help="Minimum batch-1 timed calls."),
+    max_utterances: Optional[int] = typer.Option(None, help="Use only the first N utterances."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the full report (raw timings included)."),
+    markdown_out: Optional[Path] = typer.Option(None, "--markdown", help="Write a Markdown table (CI summary)."),
+    html_out: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report with a plot."),
+    max_wer_drift: Optional[float] = typer.Option(None, help="Budget: WER drift in absolute points."),
+    max_latency_ms: Optional[float] = typer.Option(None, help="Budget: batch-1 p50 latency in ms."),
+    min_speedup: Optional[float] = typer.Option(None, help="Budget: batch-1 speedup over the reference."),
+) -> None:
+    """Measure latency, throughput, RTFx, memory, size and WER drift; budgets make it a CI gate (exit 3)."""
+    from speechopt.bench.budgets import Budgets, check_budgets
+    from speechopt.bench.harness import BenchSettings, bench, summary_rows
+    from speechopt.bench.report import print_table, write_reports
+    from speechopt.zoo import resolve
+
+    try:
+        sizes = [int(x) for x in batch_sizes.split(",") if x.strip()]
+    except ValueError:
+        raise SpeechoptError(f"--batch-sizes takes comma-separated integers, got {batch_sizes!r}") from None
+    paths = [str(resolve(a)) for a in artifacts]
+    settings = BenchSettings(data=str(resolve(data)), backends=backend, batch_sizes=sizes, threads=threads,
+                             min_seconds=min_seconds, min_iters=min_iters, max_utterances=max_utterances)
+    report = bench(paths, str(resolve(reference)) if reference else paths[0], settings,
+                   log=lambda m: typer.echo(f"measuring {m}", err=True))
+    rows = summary_rows(report)
+    budgets = Budgets(max_wer_drift, max_latency_ms, min_speedup)
+    breaches = check_budgets(rows, budgets) if budgets.any() else None
+    print_table(rows, report)
+    write_reports(report, rows, breaches, json_out, markdown_out, html_out)
+    if breaches:
+        for b in breaches:
+            typer.echo(f"budget broken: {b}", err=True)
+        raise typer.Exit(3)
+
+
 # ----------------------------------------------------------------------------------------------- zoo
 @command(zoo_app, "list")
 def zoo_list(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:

@@ -92,13 +92,14 @@ def make_batches(lengths: list[int], batch_frames: int, rng: random.Random) -> l
 class FeatureSet:
     """Features and token ids of a manifest, computed once."""
 
-    def __init__(self, manifest, frontend: Frontend, tokenizer: CharTokenizer, max_utterances=None, label="train"):
+    def __init__(self, manifest, frontend: Frontend, tokenizer: CharTokenizer, max_utterances=None, label="train",
+                 keep_audio: bool = False):
         import torch
 
         utts = read_manifest(manifest)[:max_utterances]
         audios = load_utterance_audio(utts, frontend.config.sample_rate, progress=f"loading {label} audio")
         self.texts = [u.text for u in utts]
-        self.audios = audios
+        self.audios = audios if keep_audio else []  # only validation needs the waveforms again
         self.feats: list = []
         for start in range(0, len(audios), 64):
             chunk = audios[start : start + 64]
@@ -170,8 +171,8 @@ def train_asr(settings: TrainSettings, data: str | Path, out: str | Path, val_da
     model = arch.build(config)
     train_set = FeatureSet(data, frontend, tokenizer, settings.max_utterances)
     if val_data is not None:
-        val_set = FeatureSet(val_data, frontend, tokenizer, label="validation")
-    else:  # hold out 2% of training utterances
+        val_set = FeatureSet(val_data, frontend, tokenizer, label="validation", keep_audio=True)
+    else:
         raise SpeechoptError("give --val-data (a manifest of held-out voices)")
     log(f"{settings.arch}: {sum(p.numel() for p in model.parameters()):,} parameters, "
         f"{len(train_set.feats)} training / {len(val_set.feats)} validation utterances")
@@ -262,7 +263,8 @@ def train_asr(settings: TrainSettings, data: str | Path, out: str | Path, val_da
         out, model, settings.arch, config, fconf, tokenizer,
         step="train" if teacher is None else "distill", parent=teacher,
         settings={**asdict(settings), "data": str(data), "val_data": str(val_data),
-                  "steps": progress["step"], "train_minutes": round(progress["elapsed"] / 60, 2)},
+                  "steps": progress["step"], "train_minutes": round(progress["elapsed"] / 60, 2),
+                  "history": progress["history"]},
         metrics={"val_wer": final["wer"], "val_cer": final["cer"], "val_data": str(val_data)},
         overwrite=overwrite,
     )

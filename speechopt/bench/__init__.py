@@ -1,0 +1,1 @@
+"""Benchmarks: speed, memory, size and accuracy drift of artifacts on backends, with CI budgets."""

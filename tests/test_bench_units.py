@@ -1,0 +1,58 @@
+"""Pure logic of the bench: timing loop, length buckets, budgets, report rendering."""
+
+import json
+
+import pytest
+
+from speechopt.bench.budgets import Budgets, check_budgets
+from speechopt.bench.harness import length_buckets
+from speechopt.bench.report import html_report, markdown
+from speechopt.bench.timing import measure
+
+
+def test_measure_needs_both_count_and_duration():
+    calls = []
+    t = measure(calls.append, n_items=3, warmup=2, min_iters=5, min_seconds=0.0)
+    assert len(t.seconds) == 5 and len(calls) == 7 and calls[:3] == [0, 1, 0]
+    p = t.percentiles_ms()
+    assert p["p50"] <= p["p90"] <= p["p99"]
+    t = measure(lambda i: None, n_items=1, warmup=0, min_iters=1, min_seconds=0.05)
+    assert len(t.seconds) > 1  # kept going until the minimum duration
+
+
+def test_length_buckets_are_thirds_by_duration():
+    d = [5.0, 1.0, 3.0, 2.0, 6.0, 4.0]
+    b = length_buckets(d)
+    assert b == {"short": [1, 3], "medium": [2, 5], "long": [0, 4]}
+
+
+def _row(name, reference=False, p50=10.0, speedup=1.0, drift=0.0):
+    return {"artifact": name, "name": name, "format": "onnx", "backend": "cpu", "device": "cpu", "threads": 2,
+            "reference": reference, "latency_ms": {"p50": p50, "p90": p50 * 1.2, "p99": p50 * 1.5},
+            "speedup": speedup, "throughput_batch": 16, "throughput_utt_s": 100.0, "rtfx": 250.0,
+            "size_mb": 4.0, "peak_rss_mb": 300.0, "load_seconds": 0.1, "wer": 0.05 + drift, "cer": 0.01,
+            "wer_drift": drift, "cer_drift": 0.0, "identical_transcripts": 0.9, "max_logit_diff": 0.01,
+            "drift_by_length": {"short": 0.0, "medium": 0.0, "long": drift}}
+
+
+def test_budgets_report_each_breach():
+    rows = [_row("ref", reference=True, p50=20.0), _row("fast", p50=5.0, speedup=4.0, drift=0.002),
+            _row("bad", p50=30.0, speedup=0.66, drift=0.011)]
+    breaches = check_budgets(rows, Budgets(max_wer_drift=0.5, max_latency_ms=25.0, min_speedup=1.0))
+    assert len(breaches) == 3
+    assert any("bad on cpu: WER drift +1.10 points > budget 0.5" == b for b in breaches)
+    assert any(b.startswith("bad on cpu: latency p50 30.00 ms") for b in breaches)
+    assert any(b.startswith("bad on cpu: speedup 0.66x") for b in breaches)
+    assert check_budgets(rows[:2], Budgets(max_wer_drift=0.5, min_speedup=1.0)) == []
+    assert not Budgets().any()
+
+
+def test_reports_render():
+    report = {"machine": {"processor": "x86_64", "cpu_count": 2, "threads": 2, "torch": "2.13.0"},
+              "settings": {"data": "eval.jsonl", "reference": "ref", "accuracy_mode": "per utterance"}}
+    rows = [_row("ref", reference=True), _row("onnx", speedup=2.0, drift=0.001)]
+    md = markdown(rows, report, ["onnx on cpu: too slow"])
+    assert "| onnx | cpu |" in md and "Budgets broken" in md and "too slow" in md
+    page = html_report(rows, report, [])
+    assert page.startswith("<!doctype html>") and "Budgets: all met" in page
+    assert "data:image/png;base64," in page  # matplotlib is a dev dependency

@@ -1,0 +1,75 @@
+"""The command line end to end, on data and models made in the test session."""
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from speechopt.cli import app
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def one_error_line(result, code=1):
+    assert result.exit_code == code, result.output
+    lines = [x for x in result.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def test_data_synth(tmp_path):
+    r = run("data", "synth", "--out", tmp_path / "c", "--num", 3, "--seed", 1, "--format", "flac")
+    assert r.exit_code == 0, r.output
+    lines = (tmp_path / "c" / "manifest.jsonl").read_text().splitlines()
+    assert len(lines) == 3 and json.loads(lines[0])["audio_filepath"].endswith(".flac")
+    # refuses to overwrite, then a bad split
+    assert "already exists" in one_error_line(run("data", "synth", "--out", tmp_path / "c", "--num", 3))
+    assert "unknown split" in one_error_line(run("data", "synth", "--out", tmp_path / "d", "--num", 3, "--split", "dev"))
+    assert not (tmp_path / "d").exists()
+
+
+def test_train_then_eval_json(tmp_path, tiny_corpus):
+    r = run("train", "asr", "--arch", "lstm-ctc", "--data", tiny_corpus, "--val-data", tiny_corpus,
+            "--out", tmp_path / "m", "--epochs", 1, "--config", "hidden=16", "--config", "layers=1",
+            "--optimizer", "sgd", "--threads", 1)
+    assert r.exit_code == 0, r.output
+    assert "validation WER" in r.stdout
+    r = run("eval", tmp_path / "m", "--data", tiny_corpus, "--json", tmp_path / "e.json")
+    assert r.exit_code == 0, r.output
+    result = json.loads((tmp_path / "e.json").read_text())
+    assert result["utterances"] == 12 and 0.0 <= result["cer"] and "normalization" in result
+    assert f"WER {result['wer']:.2%}" in r.stdout
+
+
+def test_eval_errors_are_one_line(tmp_path, tiny_models, tiny_corpus):
+    assert "artifact not found" in one_error_line(run("eval", tmp_path / "missing", "--data", tiny_corpus))
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_models["cnn-ctc"], broken)
+    (broken / "model.safetensors").write_bytes(b"not a checkpoint")
+    assert "checksum mismatch" in one_error_line(run("eval", broken, "--data", tiny_corpus))
+    # a manifest that names a file which is not audio
+    (tmp_path / "x.wav").write_text("hello")
+    (tmp_path / "m.jsonl").write_text(json.dumps({"audio_filepath": "x.wav", "duration": 1, "text": "a"}) + "\n")
+    assert "not a readable audio file" in one_error_line(run("eval", tiny_models["cnn-ctc"], "--data", tmp_path / "m.jsonl"))
+    (tmp_path / "bad.jsonl").write_text("{nope\n")
+    assert "bad.jsonl:1" in one_error_line(run("eval", tiny_models["cnn-ctc"], "--data", tmp_path / "bad.jsonl"))
+    assert "no bundled model" in one_error_line(run("eval", "zoo:nothing-here", "--data", tiny_corpus))
+
+
+def test_debug_shows_traceback(tmp_path, tiny_corpus):
+    r = run("--debug", "eval", tmp_path / "missing", "--data", tiny_corpus)
+    assert r.exit_code != 0 and r.exception is not None and type(r.exception).__name__ == "SpeechoptError"
+
+
+def test_zoo_list_json():
+    r = run("zoo", "list", "--json")
+    assert r.exit_code == 0, r.output
+    entries = json.loads(r.stdout)
+    data = [e for e in entries if e["kind"] == "dataset"]
+    assert any(e["name"] == "eval" and e["utterances"] >= 300 for e in data)

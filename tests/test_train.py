@@ -1,0 +1,65 @@
+import pytest
+
+from speechopt.artifact import load_artifact
+from speechopt.errors import SpeechoptError
+from speechopt.train import TrainSettings, lr_factor, make_batches, train_asr
+
+
+def test_lr_schedule_warms_up_then_decays():
+    assert lr_factor(0.0, 0.1) < lr_factor(0.05, 0.1) < lr_factor(0.1, 0.1) == pytest.approx(1.0)
+    assert lr_factor(0.5, 0.1) > lr_factor(0.9, 0.1) > lr_factor(1.0, 0.1) == pytest.approx(0.02)
+
+
+def test_batches_cover_every_utterance_once_within_budget():
+    import random
+
+    lengths = [random.Random(i).randint(50, 400) for i in range(200)]
+    batches = make_batches(lengths, 2000, random.Random(0))
+    assert sorted(i for b in batches for i in b) == list(range(200))
+    assert all(max(lengths[i] for i in b) * len(b) <= 2000 or len(b) == 1 for b in batches)
+
+
+@pytest.mark.parametrize("arch,config", [("crnn-ctc", {"conv_channels": 4, "proj": 16, "hidden": 16, "layers": 1}),
+                                         ("cnn-ctc", {"channels": 16, "blocks": 1})])
+def test_train_writes_artifact_with_lineage_and_resumes(tmp_path, tiny_corpus, arch, config):
+    settings = TrainSettings(arch=arch, config=config, epochs=1, optimizer="rmsprop", lr=1e-3, threads=1)
+    art = train_asr(settings, tiny_corpus, tmp_path / "m", val_data=tiny_corpus, log=lambda m: None)
+    art = load_artifact(art.path)
+    assert art.manifest["lineage"]["step"] == "train"
+    assert art.manifest["lineage"]["settings"]["optimizer"] == "rmsprop"
+    assert 0.0 <= art.manifest["metrics"]["val_wer"]
+    assert not (tmp_path / "m.train-state").exists()  # state removed after a finished run
+    # an existing output is refused without overwrite
+    with pytest.raises(SpeechoptError, match="already exists"):
+        train_asr(settings, tiny_corpus, tmp_path / "m", val_data=tiny_corpus, log=lambda m: None)
+
+
+def test_resume_continues_from_saved_state(tmp_path, tiny_corpus):
+    settings = TrainSettings(arch="cnn-ctc", config={"channels": 16, "blocks": 1}, epochs=2, threads=1)
+    out = tmp_path / "m"
+    state = tmp_path / "m.train-state" / "state.pt"
+
+    def interrupt_after_first_checkpoint(loss, *_):
+        if state.exists():  # epoch 1 was checkpointed: stop as a Ctrl-C would
+            raise KeyboardInterrupt
+        return loss
+
+    with pytest.raises(KeyboardInterrupt):
+        train_asr(settings, tiny_corpus, out, val_data=tiny_corpus, log=lambda m: None,
+                  distill=interrupt_after_first_checkpoint)
+    assert state.exists() and not out.exists()  # no half artifact, state kept
+    logs = []
+    art = train_asr(settings, tiny_corpus, out, val_data=tiny_corpus, resume=True, log=logs.append)
+    assert any("resumed at epoch 1" in m for m in logs)
+    assert [h.get("epoch") for h in art.manifest["lineage"]["settings"]["history"]] == [1, 2]
+
+
+def test_bad_settings(tmp_path, tiny_corpus):
+    with pytest.raises(SpeechoptError, match="unknown optimizer"):
+        train_asr(TrainSettings(arch="cnn-ctc", config={"channels": 8, "blocks": 1}, epochs=1, optimizer="lbfgs"),
+                  tiny_corpus, tmp_path / "x", val_data=tiny_corpus, log=lambda m: None)
+    with pytest.raises(SpeechoptError, match="unknown architecture"):
+        train_asr(TrainSettings(arch="transformer", epochs=1), tiny_corpus, tmp_path / "y", val_data=tiny_corpus)
+    with pytest.raises(SpeechoptError, match="--epochs or --time-budget"):
+        train_asr(TrainSettings(arch="cnn-ctc"), tiny_corpus, tmp_path / "z", val_data=tiny_corpus)
+    assert not any(tmp_path.iterdir())
