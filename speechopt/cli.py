@@ -125,6 +125,7 @@ def train_asr_cmd(
     seed: int = typer.Option(0),
     threads: Optional[int] = typer.Option(None, help="torch threads."),
     max_utterances: Optional[int] = typer.Option(None, help="Use only the first N training utterances."),
+    init_from: Optional[str] = typer.Option(None, help="Start from this artifact's weights (same architecture)."),
     resume: bool = typer.Option(False, help="Resume from OUT.train-state if present."),
     overwrite: bool = typer.Option(False),
 ) -> None:
@@ -136,6 +137,7 @@ def train_asr_cmd(
         arch=arch, config=_parse_kv(config), frontend=_parse_kv(frontend), optimizer=optimizer, lr=lr,
         epochs=epochs, time_budget_min=time_budget, val_every_min=val_every, batch_frames=batch_frames,
         seed=seed, threads=threads, max_utterances=max_utterances,
+        init_from=str(resolve(init_from)) if init_from else None,
     )
     artifact = train_asr(settings, resolve(data), out, val_data=resolve(val_data), resume=resume, overwrite=overwrite,
                          log=lambda msg: typer.echo(msg, err=True))

@@ -46,6 +46,7 @@ class TrainSettings:
     seed: int = 0
     threads: int | None = None
     max_utterances: int | None = None
+    init_from: str | None = None  # a pytorch artifact of the same architecture: fine-tune its weights
 
 
 def lr_factor(progress: float, warmup: float) -> float:
@@ -169,6 +170,18 @@ def train_asr(settings: TrainSettings, data: str | Path, out: str | Path, val_da
     tokenizer = CharTokenizer()
     config = arch.full_config({**settings.config, "n_features": fconf.num_features, "vocab_size": len(tokenizer)})
     model = arch.build(config)
+    parent = teacher
+    if settings.init_from:
+        from speechopt.artifact import load_artifact
+        from speechopt.models.pytorch import load_pytorch_model
+
+        parent = load_artifact(settings.init_from)
+        if parent.architecture["name"] != settings.arch or parent.architecture["config"] != config:
+            raise SpeechoptError(f"{parent.path}: --init-from needs the same architecture and config "
+                                 f"({parent.architecture['name']} vs {settings.arch})")
+        if parent.manifest["frontend"] != fconf.to_dict():
+            raise SpeechoptError(f"{parent.path}: --init-from needs the same frontend settings")
+        model.load_state_dict(load_pytorch_model(parent).state_dict())
     train_set = FeatureSet(data, frontend, tokenizer, settings.max_utterances)
     if val_data is not None:
         val_set = FeatureSet(val_data, frontend, tokenizer, label="validation", keep_audio=True)
@@ -261,7 +274,7 @@ def train_asr(settings: TrainSettings, data: str | Path, out: str | Path, val_da
     final = validate(model, val_set, frontend, tokenizer)
     artifact = save_pytorch_artifact(
         out, model, settings.arch, config, fconf, tokenizer,
-        step="train" if teacher is None else "distill", parent=teacher,
+        step="distill" if teacher is not None else ("finetune" if settings.init_from else "train"), parent=parent,
         settings={**asdict(settings), "data": str(data), "val_data": str(val_data),
                   "steps": progress["step"], "train_minutes": round(progress["elapsed"] / 60, 2),
                   "history": progress["history"]},

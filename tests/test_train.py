@@ -63,3 +63,16 @@ def test_bad_settings(tmp_path, tiny_corpus):
     with pytest.raises(SpeechoptError, match="--epochs or --time-budget"):
         train_asr(TrainSettings(arch="cnn-ctc"), tiny_corpus, tmp_path / "z", val_data=tiny_corpus)
     assert not any(tmp_path.iterdir())
+
+
+def test_init_from_fine_tunes_with_lineage(tmp_path, tiny_corpus):
+    config = {"channels": 16, "blocks": 1}
+    base = train_asr(TrainSettings(arch="cnn-ctc", config=config, epochs=1, threads=1), tiny_corpus,
+                     tmp_path / "base", val_data=tiny_corpus, log=lambda m: None)
+    tuned = train_asr(TrainSettings(arch="cnn-ctc", config=config, epochs=1, threads=1, init_from=str(base.path)),
+                      tiny_corpus, tmp_path / "tuned", val_data=tiny_corpus, log=lambda m: None)
+    lineage = tuned.manifest["lineage"]
+    assert lineage["step"] == "finetune" and lineage["parent"]["checksum"] == base.checksum
+    with pytest.raises(SpeechoptError, match="same architecture"):
+        train_asr(TrainSettings(arch="cnn-ctc", config={"channels": 8, "blocks": 1}, epochs=1, init_from=str(base.path)),
+                  tiny_corpus, tmp_path / "x", val_data=tiny_corpus, log=lambda m: None)
