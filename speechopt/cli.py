@@ -117,6 +117,7 @@ def train_asr_cmd(
     optimizer: str = typer.Option("adamw", help="adam, adamw, sgd or rmsprop."),
     lr: float = typer.Option(2e-3, help="Peak learning rate."),
     epochs: Optional[int] = typer.Option(None, help="Train for this many epochs..."),
+    max_steps: Optional[int] = typer.Option(None, help="...or this many steps..."),
     time_budget: Optional[float] = typer.Option(None, help="...or for this many minutes (LR schedule over time)."),
     val_every: float = typer.Option(5.0, help="Minutes between validations in a time-budgeted run."),
     batch_frames: int = typer.Option(8000, help="Padded feature frames per batch."),
@@ -135,7 +136,7 @@ def train_asr_cmd(
 
     settings = TrainSettings(
         arch=arch, config=_parse_kv(config), frontend=_parse_kv(frontend), optimizer=optimizer, lr=lr,
-        epochs=epochs, time_budget_min=time_budget, val_every_min=val_every, batch_frames=batch_frames,
+        epochs=epochs, max_steps=max_steps, time_budget_min=time_budget, val_every_min=val_every, batch_frames=batch_frames,
         seed=seed, threads=threads, max_utterances=max_utterances,
         init_from=str(resolve(init_from)) if init_from else None,
     )
@@ -162,6 +163,46 @@ def eval_cmd(
     typer.echo(f"{result['artifact']}: WER {result['wer']:.2%}  CER {result['cer']:.2%}  "
                f"({result['utterances']} utterances, {result['ref_words']} words; normalization: {result['normalization']})")
     _write_json(json_out, result)
+
+
+# ----------------------------------------------------------------------------------------- compress
+@command(app, "prune")
+def prune_cmd(
+    artifact: str = typer.Argument(..., help="A pytorch ASR artifact (or zoo:NAME)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Artifact folder to write."),
+    amount: float = typer.Option(..., help="Fraction to remove, in [0, 1)."),
+    structured: bool = typer.Option(False, help="Remove whole channels/units and rebuild layers smaller (faster)."),
+    scope: str = typer.Option("global", help="Unstructured: one global threshold, or per layer."),
+    finetune_steps: int = typer.Option(0, help="Fine-tune this many steps after pruning (needs --data)."),
+    data: Optional[str] = typer.Option(None, help="Training manifest for fine-tuning."),
+    val_data: Optional[str] = typer.Option(None, help="Validation manifest for fine-tuning (default: zoo:eval)."),
+    lr: float = typer.Option(5e-4, help="Fine-tuning peak learning rate."),
+    threads: Optional[int] = typer.Option(None),
+    overwrite: bool = typer.Option(False),
+) -> None:
+    """Magnitude or structured pruning, optionally followed by a short fine-tuning to recover WER."""
+    from speechopt.steps.prune import PruneSettings, prune
+    from speechopt.zoo import resolve
+
+    if finetune_steps and not data:
+        raise SpeechoptError("--finetune-steps needs --data (a training manifest)")
+    settings = PruneSettings(amount=amount, structured=structured, scope=scope)
+    if not finetune_steps:
+        art = prune(resolve(artifact), out, settings, overwrite=overwrite)
+    else:
+        import tempfile
+
+        from speechopt.train import TrainSettings, train_asr
+
+        with tempfile.TemporaryDirectory(prefix="speechopt-prune-", dir=Path(out).parent if Path(out).parent.exists() else None) as tmp:
+            pruned = prune(resolve(artifact), Path(tmp) / "pruned", settings)
+            ts = TrainSettings(arch=pruned.architecture["name"], config=pruned.architecture["config"],
+                               frontend=pruned.manifest["frontend"], lr=lr, max_steps=finetune_steps,
+                               warmup=0.05, threads=threads, init_from=str(pruned.path))
+            art = train_asr(ts, resolve(data), out, val_data=resolve(val_data or "zoo:eval"), overwrite=overwrite,
+                            log=lambda m: typer.echo(m, err=True))
+    info = art.manifest["metrics"].get("prune") or {}
+    typer.echo(f"wrote {out}: {json.dumps(info) if info else 'pruned and fine-tuned'}")
 
 
 # --------------------------------------------------------------------------------------------- bench

@@ -39,6 +39,7 @@ class TrainSettings:
     weight_decay: float = 1e-4
     batch_frames: int = 8000  # padded frames per batch
     epochs: int | None = None
+    max_steps: int | None = None
     time_budget_min: float | None = None
     val_every_min: float = 5.0
     warmup: float = 0.03  # fraction of the schedule
@@ -158,8 +159,8 @@ def train_asr(settings: TrainSettings, data: str | Path, out: str | Path, val_da
         raise SpeechoptError(f"{settings.arch} is a {arch.task} architecture, not asr")
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    if settings.epochs is None and settings.time_budget_min is None:
-        raise SpeechoptError("give --epochs or --time-budget")
+    if settings.epochs is None and settings.time_budget_min is None and settings.max_steps is None:
+        raise SpeechoptError("give --epochs, --max-steps or --time-budget")
     random.seed(settings.seed)
     np.random.seed(settings.seed)
     torch.manual_seed(settings.seed)
@@ -211,6 +212,8 @@ def train_asr(settings: TrainSettings, data: str | Path, out: str | Path, val_da
     def schedule_progress() -> float:
         if settings.time_budget_min:
             return progress["elapsed"] / (settings.time_budget_min * 60)
+        if settings.max_steps:
+            return progress["step"] / settings.max_steps
         return progress["step"] / max(1, total_steps)
 
     def checkpoint(wer_now: float) -> None:

@@ -60,7 +60,7 @@ def test_bad_settings(tmp_path, tiny_corpus):
                   tiny_corpus, tmp_path / "x", val_data=tiny_corpus, log=lambda m: None)
     with pytest.raises(SpeechoptError, match="unknown architecture"):
         train_asr(TrainSettings(arch="transformer", epochs=1), tiny_corpus, tmp_path / "y", val_data=tiny_corpus)
-    with pytest.raises(SpeechoptError, match="--epochs or --time-budget"):
+    with pytest.raises(SpeechoptError, match="--epochs, --max-steps or --time-budget"):
         train_asr(TrainSettings(arch="cnn-ctc"), tiny_corpus, tmp_path / "z", val_data=tiny_corpus)
     assert not any(tmp_path.iterdir())
 
