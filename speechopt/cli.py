@@ -205,6 +205,40 @@ def prune_cmd(
     typer.echo(f"wrote {out}: {json.dumps(info) if info else 'pruned and fine-tuned'}")
 
 
+@command(app, "distill")
+def distill_cmd(
+    teacher: str = typer.Argument(..., help="Teacher: a pytorch ASR artifact (or zoo:NAME)."),
+    student_arch: str = typer.Option(..., help="Student architecture (cnn-ctc, lstm-ctc, crnn-ctc)."),
+    student_config: Optional[list[str]] = typer.Option(None, "--student-config", help="Student option k=v (repeatable)."),
+    data: str = typer.Option(..., help="Training manifest."),
+    val_data: str = typer.Option("zoo:eval", help="Validation manifest."),
+    out: Path = typer.Option(..., "--out", "-o"),
+    temperature: float = typer.Option(2.0, help="Softening temperature of both posteriors."),
+    alpha: float = typer.Option(0.5, help="Weight of the KL term (1 - alpha weighs CTC)."),
+    epochs: Optional[int] = typer.Option(None),
+    max_steps: Optional[int] = typer.Option(None),
+    time_budget: Optional[float] = typer.Option(None, help="Minutes."),
+    val_every: float = typer.Option(5.0, help="Minutes between validations in a time-budgeted run."),
+    lr: float = typer.Option(2e-3),
+    seed: int = typer.Option(0),
+    threads: Optional[int] = typer.Option(None),
+    resume: bool = typer.Option(False),
+    overwrite: bool = typer.Option(False),
+) -> None:
+    """Train a smaller student from a teacher (CTC + KL on frame posteriors); the student keeps lineage."""
+    from speechopt.steps.distill import DistillSettings, distill
+    from speechopt.train import TrainSettings
+    from speechopt.zoo import resolve
+
+    ts = TrainSettings(arch=student_arch, lr=lr, epochs=epochs, max_steps=max_steps, time_budget_min=time_budget,
+                       val_every_min=val_every, seed=seed, threads=threads)
+    art = distill(resolve(teacher), DistillSettings(student_arch, _parse_kv(student_config), temperature, alpha), ts,
+                  resolve(data), resolve(val_data), out, resume=resume, overwrite=overwrite,
+                  log=lambda m: typer.echo(m, err=True))
+    m = art.manifest["metrics"]
+    typer.echo(f"wrote {out}: validation WER {m['val_wer']:.2%}, CER {m['val_cer']:.2%}")
+
+
 # --------------------------------------------------------------------------------------------- bench
 @command(app, "bench")
 def bench_cmd(

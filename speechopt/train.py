@@ -144,7 +144,8 @@ def validate(model, data: FeatureSet, frontend: Frontend, tokenizer) -> dict:
 
 
 def train_asr(settings: TrainSettings, data: str | Path, out: str | Path, val_data: str | Path | None = None,
-              resume: bool = False, overwrite: bool = False, log=print, teacher=None, distill=None):
+              resume: bool = False, overwrite: bool = False, log=print, teacher=None, distill=None,
+              extra_settings: dict | None = None):
     """Train a CTC model and write it as a pytorch artifact; returns the artifact."""
     import torch
 
@@ -280,7 +281,7 @@ def train_asr(settings: TrainSettings, data: str | Path, out: str | Path, val_da
         step="distill" if teacher is not None else ("finetune" if settings.init_from else "train"), parent=parent,
         settings={**asdict(settings), "data": str(data), "val_data": str(val_data),
                   "steps": progress["step"], "train_minutes": round(progress["elapsed"] / 60, 2),
-                  "history": progress["history"]},
+                  "history": progress["history"], **(extra_settings or {})},
         metrics={"val_wer": final["wer"], "val_cer": final["cer"], "val_data": str(val_data)},
         overwrite=overwrite,
     )

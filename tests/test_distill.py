@@ -1,0 +1,59 @@
+import pytest
+import torch
+
+from speechopt.errors import SpeechoptError
+from speechopt.steps.distill import DistillSettings, distill, kl_hook
+from speechopt.train import TrainSettings
+
+
+def test_kl_hook_is_zero_when_student_equals_teacher():
+    from speechopt.models.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model("cnn-ctc", {"channels": 16, "blocks": 1}).eval()
+    feats, lengths = torch.randn(2, 30, 64), torch.tensor([30, 20])
+    lp, _ = model(feats, lengths)
+    ctc = torch.tensor(1.5)
+    assert kl_hook(model, 2.0, 0.5)(ctc, lp, feats, lengths).item() == pytest.approx(0.75, abs=1e-5)
+    other = build_model("cnn-ctc", {"channels": 16, "blocks": 1}).eval()
+    lp2, _ = other(feats, lengths)
+    assert kl_hook(model, 2.0, 0.5)(ctc, lp2, feats, lengths).item() > 0.75
+
+
+def test_distill_writes_student_with_lineage(tiny_models, tiny_corpus, tmp_path):
+    from speechopt.artifact import load_artifact
+
+    student = distill(tiny_models["crnn-ctc"], DistillSettings("crnn-ctc", {"conv_channels": 4, "proj": 16, "hidden": 8,
+                                                                           "layers": 1}),
+                      TrainSettings(arch="", epochs=1, threads=1), tiny_corpus, tiny_corpus, tmp_path / "s",
+                      log=lambda m: None)
+    m = load_artifact(student.path).manifest
+    assert m["lineage"]["step"] == "distill"
+    assert m["lineage"]["parent"]["checksum"] == load_artifact(tiny_models["crnn-ctc"]).checksum
+    assert m["lineage"]["settings"]["distill"]["temperature"] == 2.0
+    assert m["architecture"]["config"]["hidden"] == 8
+
+
+def test_incompatible_student_is_refused(tiny_models, tiny_corpus, tmp_path):
+    with pytest.raises(SpeechoptError, match="vocabulary"):
+        distill(tiny_models["cnn-ctc"], DistillSettings("cnn-ctc", {"channels": 8, "blocks": 1, "vocab_size": 40}),
+                TrainSettings(arch="", epochs=1), tiny_corpus, tiny_corpus, tmp_path / "a", log=lambda m: None)
+    with pytest.raises(SpeechoptError, match="alpha"):
+        distill(tiny_models["cnn-ctc"], DistillSettings("cnn-ctc", alpha=2.0),
+                TrainSettings(arch="", epochs=1), tiny_corpus, tiny_corpus, tmp_path / "b", log=lambda m: None)
+    assert not any(tmp_path.iterdir())
+
+
+def test_frame_rate_mismatch_is_refused():
+    from speechopt.steps.distill import check_student
+
+    class Half(torch.nn.Module):
+        def forward(self, feats, lengths):
+            return torch.zeros(1, feats.shape[1] // 4, 29), lengths // 4
+
+    class Full(torch.nn.Module):
+        def forward(self, feats, lengths):
+            return torch.zeros(1, feats.shape[1] // 2, 29), lengths // 2
+
+    with pytest.raises(SpeechoptError, match="equal frame rates"):
+        check_student(Full(), Half(), 64, 29, 29)
