@@ -166,6 +166,36 @@ def eval_cmd(
 
 
 # ----------------------------------------------------------------------------------------- compress
+@command(app, "quantize")
+def quantize_cmd(
+    artifact: str = typer.Argument(..., help="An onnx (any method) or pytorch (dynamic) ASR artifact."),
+    out: Path = typer.Option(..., "--out", "-o", help="Artifact folder to write."),
+    method: str = typer.Option("dynamic", help="dynamic (int8 weights), static (int8 QDQ, calibrated) or fp16."),
+    weight_type: str = typer.Option("qint8", help="dynamic: qint8 or quint8."),
+    per_channel: bool = typer.Option(False, help="Per-channel weight scales."),
+    op_types: Optional[list[str]] = typer.Option(None, "--op-type", help="Op types to quantize (repeatable; default by method)."),
+    calibration_data: Optional[str] = typer.Option(None, help="static: manifest of real utterances to calibrate on."),
+    calibration_size: int = typer.Option(64, help="static: utterances used, spread over the length distribution."),
+    calibrate_method: str = typer.Option("minmax", help="static: minmax, percentile or entropy."),
+    fp16_ops: Optional[list[str]] = typer.Option(None, "--fp16-op", help="fp16: op types computed in float16."),
+    validation_data: str = typer.Option("zoo:eval", help="Utterances the result is checked on."),
+    overwrite: bool = typer.Option(False),
+) -> None:
+    """Dynamic int8, static int8 (QDQ, the form TensorRT takes) or fp16; validated on CPU before it is written."""
+    from speechopt.steps.quantize import QuantizeSettings, quantize
+    from speechopt.zoo import resolve
+
+    settings = QuantizeSettings(method=method, weight_type=weight_type, per_channel=per_channel,
+                                op_types=op_types or [], calibration_data=str(resolve(calibration_data)) if calibration_data else None,
+                                calibration_size=calibration_size, calibrate_method=calibrate_method,
+                                fp16_ops=fp16_ops or [])
+    art = quantize(resolve(artifact), out, settings, validation_data=str(resolve(validation_data)), overwrite=overwrite)
+    v = art.manifest["validation"]
+    typer.echo(f"wrote {out}: {art.manifest['quantization']['method']} ({art.format}), "
+               f"{art.size_bytes() / 1e6:.2f} MB; on {v['utterances']} utterances: max |diff| {v['max_abs_diff']:.4f}, "
+               f"identical transcripts {v['identical_transcripts']:.0%}")
+
+
 @command(app, "prune")
 def prune_cmd(
     artifact: str = typer.Argument(..., help="A pytorch ASR artifact (or zoo:NAME)."),

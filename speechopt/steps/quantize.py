@@ -1,0 +1,243 @@
+"""Quantization: dynamic int8 (ONNX Runtime or PyTorch), static int8 with QDQ nodes, and fp16.
+
+Defaults were chosen by measurement on a 2-core AVX2 CPU without VNNI (see benchmarks/): ONNX Runtime's
+library default quantizes every op type, turning the convolutions into ConvInteger, which ran *slower*
+than float32 there; quantizing only MatMul/Gemm and LSTM (the recurrent layers dominate the arithmetic of
+these models) is what made int8 fast. The static QDQ form is what TensorRT 10/11 expects for int8
+(explicit quantization; TensorRT 11 has no implicit int8 and no calibrators), calibrated on real
+utterances spanning the dataset's length distribution.
+
+Every quantized model is run on CPU with ONNX Runtime (or PyTorch) on real utterances before the
+artifact is written; its agreement with the parent is recorded in the manifest, and `speechopt bench`
+measures the WER drift.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from speechopt.artifact import Artifact, load_artifact, write_artifact
+from speechopt.errors import SpeechoptError
+
+METHODS = ("dynamic", "static", "fp16")
+DEFAULT_DYNAMIC_OPS = ["MatMul", "Gemm", "LSTM", "GRU"]
+DEFAULT_STATIC_OPS = ["Conv", "MatMul", "Gemm"]  # LSTM has no QDQ form that TensorRT consumes
+# fp16 is applied to an allow-list of compute ops; the shape/mask arithmetic and LSTM stay float32. With
+# onnxruntime 1.32 a graph whose mask ops (Range, Less, Where, Cast ...) were converted too made session
+# creation crash (segfault) on CPU, and ORT's CPU provider has no fp16 LSTM kernel.
+DEFAULT_FP16_OPS = ["Conv", "MatMul", "Gemm", "Relu"]
+
+
+@dataclass
+class QuantizeSettings:
+    method: str = "dynamic"
+    weight_type: str = "qint8"  # qint8 | quint8
+    per_channel: bool = False
+    op_types: list[str] = field(default_factory=list)  # empty: the method's measured default
+    calibration_data: str | None = None  # static: a manifest of real utterances
+    calibration_size: int = 64
+    calibrate_method: str = "minmax"  # minmax | percentile | entropy
+    fp16_ops: list[str] = field(default_factory=list)  # fp16: op types computed in float16 (empty: default)
+
+
+def is_quantized(artifact: Artifact) -> bool:
+    history = artifact.manifest.get("lineage", {}).get("history", [])
+    return "quantize" in history or bool(artifact.manifest.get("quantization"))
+
+
+def _validation_inputs(artifact: Artifact, manifest: str | None, count: int) -> list[dict]:
+    """Per-utterance model inputs from real audio, chosen to span the length distribution."""
+    from speechopt.audio.features import Frontend
+    from speechopt.data.manifest import read_manifest
+    from speechopt.evaluate import load_utterance_audio
+    from speechopt.zoo import resolve
+
+    utts = read_manifest(resolve(manifest or "zoo:eval"))
+    if not utts:
+        raise SpeechoptError(f"{manifest}: no usable utterances for calibration/validation")
+    order = sorted(range(len(utts)), key=lambda i: utts[i].duration)
+    step = max(1, len(order) // count)
+    chosen = [utts[i] for i in order[::step][:count]]  # evenly spaced over sorted durations
+    frontend = Frontend(artifact.frontend())
+    inputs = []
+    for audio in load_utterance_audio(chosen, frontend.config.sample_rate):
+        feats, frames = frontend.from_arrays([audio])
+        inputs.append({"features": feats.numpy(), "lengths": frames.numpy()})
+    if not inputs:
+        raise SpeechoptError(f"{manifest}: no usable audio for calibration")
+    return inputs
+
+
+def _ort_outputs(path: Path, inputs: list[dict]) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    out = []
+    for x in inputs:
+        lp, n = session.run(["log_probs", "out_lengths"], x)
+        out.append(lp[0, : int(n[0])])
+    return out
+
+
+def compare(parent: list[np.ndarray], child: list[np.ndarray], tokenizer) -> dict:
+    """Agreement of a quantized model with its parent on the same utterances."""
+    from speechopt.decode import ctc_greedy
+
+    diffs, same = [], 0
+    for a, b in zip(parent, child):
+        if not np.all(np.isfinite(b)):
+            raise SpeechoptError("the quantized model produced non-finite outputs")
+        diffs.append(float(np.abs(a - b).max()) if a.shape == b.shape else float("inf"))
+        ta = ctc_greedy(a[None], np.array([len(a)]), tokenizer)[0]
+        tb = ctc_greedy(b[None], np.array([len(b)]), tokenizer)[0]
+        same += ta == tb
+    return {"utterances": len(parent), "max_abs_diff": max(diffs), "mean_max_abs_diff": float(np.mean(diffs)),
+            "identical_transcripts": same / len(parent)}
+
+
+class _Calibration:
+    """onnxruntime CalibrationDataReader over real utterances."""
+
+    def __init__(self, inputs: list[dict]):
+        self._it = iter(inputs)
+
+    def get_next(self):
+        return next(self._it, None)
+
+    def rewind(self):  # some ORT versions call it between passes
+        pass
+
+
+def _quantize_onnx(src: Path, dst: Path, s: QuantizeSettings, calibration: list[dict] | None) -> dict:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    weight_type = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}.get(s.weight_type)
+    if weight_type is None:
+        raise SpeechoptError(f"unknown weight type {s.weight_type!r} (qint8 or quint8)")
+    with tempfile.TemporaryDirectory(prefix="speechopt-quant-") as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        # ORT's recommended pre-processing: symbolic shape inference and graph optimisation first
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=False)
+        if s.method == "dynamic":
+            ops = s.op_types or DEFAULT_DYNAMIC_OPS
+            quantize_dynamic(str(pre), str(dst), op_types_to_quantize=ops, per_channel=s.per_channel,
+                             weight_type=weight_type)
+            return {"method": "dynamic", "engine": "onnxruntime.quantization.quantize_dynamic", "op_types": ops,
+                    "weight_type": s.weight_type, "per_channel": s.per_channel}
+        ops = s.op_types or DEFAULT_STATIC_OPS
+        method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+                  "entropy": CalibrationMethod.Entropy}.get(s.calibrate_method)
+        if method is None:
+            raise SpeechoptError(f"unknown calibration method {s.calibrate_method!r}")
+        # Symmetric int8 activations and weights in QDQ form: TensorRT's explicit-quantization contract.
+        quantize_static(str(pre), str(dst), _Calibration(calibration), quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=ops, per_channel=s.per_channel, activation_type=QuantType.QInt8,
+                        weight_type=QuantType.QInt8, calibrate_method=method,
+                        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+        return {"method": "static", "engine": "onnxruntime.quantization.quantize_static", "format": "QDQ",
+                "op_types": ops, "calibrate_method": s.calibrate_method, "calibration_utterances": len(calibration),
+                "per_channel": s.per_channel, "symmetric": True}
+
+
+def _fp16_onnx(src: Path, dst: Path, s: QuantizeSettings) -> dict:
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = onnx.load(str(src))
+    allow = s.fp16_ops or DEFAULT_FP16_OPS
+    block = sorted({n.op_type for n in model.graph.node} - set(allow))
+    converted = convert_float_to_float16(model, keep_io_types=True, op_block_list=block)
+    onnx.save(converted, str(dst))
+    return {"method": "fp16", "engine": "onnxruntime.transformers.float16", "keep_io_types": True,
+            "fp16_ops": allow, "kept_in_fp32": block}
+
+
+def quantize(source, out, settings: QuantizeSettings, validation_data: str | None = None,
+             overwrite: bool = False) -> Artifact:
+    """Quantize an ONNX (any method) or PyTorch (dynamic) ASR artifact into a new, validated artifact."""
+    artifact = source if isinstance(source, Artifact) else load_artifact(source)
+    if settings.method not in METHODS:
+        raise SpeechoptError(f"unknown quantization method {settings.method!r}; choose one of {', '.join(METHODS)}")
+    if is_quantized(artifact):
+        raise SpeechoptError(f"{artifact.path}: already quantized ({artifact.manifest.get('quantization', {}).get('method', 'see lineage')}); "
+                             "quantize its float parent instead")
+    if artifact.task != "asr":
+        raise SpeechoptError(f"{artifact.path}: quantization supports asr artifacts (this one is {artifact.task})")
+    if artifact.format == "pytorch":
+        if settings.method != "dynamic":
+            raise SpeechoptError(f"{settings.method} quantization works on onnx artifacts; export with "
+                                 "`speechopt export --to onnx` first")
+        return _quantize_pytorch(artifact, out, settings, validation_data, overwrite)
+    if artifact.format != "onnx":
+        raise SpeechoptError(f"{artifact.path}: cannot quantize a {artifact.format} artifact (onnx or pytorch)")
+
+    if settings.method == "static" and not settings.calibration_data:
+        raise SpeechoptError("static quantization needs --calibration-data (a manifest of real utterances)")
+    calibration = (_validation_inputs(artifact, settings.calibration_data, settings.calibration_size)
+                   if settings.method == "static" else None)
+    checks = _validation_inputs(artifact, validation_data, 24)
+    parent_out = _ort_outputs(artifact.file("model"), checks)
+    info: dict = {}
+    validation: dict = {}
+
+    def write_model(path: Path) -> None:
+        if settings.method == "fp16":
+            info.update(_fp16_onnx(artifact.file("model"), path, settings))
+        else:
+            info.update(_quantize_onnx(artifact.file("model"), path, settings, calibration))
+        validation.update(compare(parent_out, _ort_outputs(path, checks), artifact.tokenizer()))
+
+    manifest = {k: v for k, v in artifact.manifest.items() if k not in ("files", "lineage", "created", "name")}
+    manifest["validation"] = validation  # filled by write_model before the manifest is written
+    manifest["quantization"] = info
+    manifest["precision"] = "fp16" if settings.method == "fp16" else "int8"
+    return write_artifact(out, manifest, {"model.onnx": write_model}, parent=artifact, step="quantize",
+                          settings=asdict(settings), overwrite=overwrite)
+
+
+def _quantize_pytorch(artifact: Artifact, out, settings: QuantizeSettings, validation_data, overwrite) -> Artifact:
+    """torch.ao dynamic int8 of LSTM/GRU/Linear, saved as TorchScript (packed int8 weights)."""
+    import warnings
+
+    import torch
+
+    from speechopt.models.pytorch import load_pytorch_model
+
+    model = load_pytorch_model(artifact)
+    # torch.ao.quantization is deprecated upstream in favour of torchao, but torchao has no dynamic int8
+    # LSTM; torch.ao's quantize_dynamic is still the one API that quantizes nn.LSTM, so it is used here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        qmodel = torch.ao.quantization.quantize_dynamic(model, {torch.nn.LSTM, torch.nn.GRU, torch.nn.Linear},
+                                                        dtype=torch.qint8)
+    checks = _validation_inputs(artifact, validation_data, 24)
+
+    def run(m, x):
+        with torch.inference_mode():
+            lp, n = m(torch.from_numpy(x["features"]), torch.from_numpy(x["lengths"]))
+        return lp[0, : int(n[0])].numpy()
+
+    parent_out = [run(model, x) for x in checks]
+    example = max(checks, key=lambda x: x["features"].shape[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # traced with batch 2; validation below runs batch 1, so a specialised batch axis would be caught
+        scripted = torch.jit.trace(qmodel, (torch.from_numpy(example["features"]).repeat(2, 1, 1),
+                                            torch.from_numpy(example["lengths"]).repeat(2)))
+    validation = compare(parent_out, [run(scripted, x) for x in checks], artifact.tokenizer())
+    manifest = {k: v for k, v in artifact.manifest.items() if k not in ("files", "lineage", "created", "name")}
+    manifest.update(format="torchscript", validation=validation, precision="int8",
+                    quantization={"method": "dynamic", "engine": "torch.ao.quantization.quantize_dynamic",
+                                  "modules": ["LSTM", "GRU", "Linear"], "weight_type": "qint8",
+                                  "note": "torch.ao quantization is deprecated upstream (torchao replaces it) "
+                                          "but torchao does not quantize nn.LSTM"})
+    return write_artifact(out, manifest, {"model.ts": lambda p: torch.jit.save(scripted, str(p))}, parent=artifact,
+                          step="quantize", settings=asdict(settings), overwrite=overwrite)

@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from speechopt.artifact import load_artifact
+from speechopt.errors import SpeechoptError
+from speechopt.steps.quantize import QuantizeSettings, quantize
+
+
+@pytest.fixture(scope="module")
+def crnn_onnx(tiny_models, tiny_corpus, tmp_path_factory):
+    from speechopt.steps.export import export_model
+
+    return export_model(tiny_models["crnn-ctc"], "onnx", tmp_path_factory.mktemp("q") / "crnn.onnx",
+                        validation_data=tiny_corpus)
+
+
+def _ops(artifact):
+    import onnx
+
+    return {n.op_type for n in onnx.load(str(artifact.file("model"))).graph.node}
+
+
+def test_dynamic_onnx_quantizes_matmul_and_lstm_only(crnn_onnx, tiny_corpus, tmp_path):
+    q = quantize(crnn_onnx, tmp_path / "q", QuantizeSettings(method="dynamic"), validation_data=str(tiny_corpus))
+    ops = _ops(q)
+    assert "DynamicQuantizeLSTM" in ops and "MatMulInteger" in ops
+    assert "ConvInteger" not in ops  # convolutions kept in float: int8 conv was slower on AVX2
+    m = load_artifact(q.path).manifest
+    assert m["quantization"]["method"] == "dynamic" and m["precision"] == "int8"
+    assert m["lineage"]["step"] == "quantize" and np.isfinite(m["validation"]["max_abs_diff"])
+    with pytest.raises(SpeechoptError, match="already quantized"):
+        quantize(q, tmp_path / "qq", QuantizeSettings(method="dynamic"), validation_data=str(tiny_corpus))
+    assert not (tmp_path / "qq").exists()
+
+
+def test_static_qdq_and_fp16(crnn_onnx, tiny_corpus, tmp_path):
+    q = quantize(crnn_onnx, tmp_path / "s", QuantizeSettings(method="static", calibration_data=str(tiny_corpus)),
+                 validation_data=str(tiny_corpus))
+    assert {"QuantizeLinear", "DequantizeLinear"} <= _ops(q)
+    assert q.manifest["quantization"]["calibration_utterances"] == 12
+    h = quantize(crnn_onnx, tmp_path / "h", QuantizeSettings(method="fp16"), validation_data=str(tiny_corpus))
+    import onnx
+
+    model = onnx.load(str(h.file("model")))
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # fp32 I/O kept
+    assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in model.graph.initializer)
+    assert h.manifest["validation"]["max_abs_diff"] < 0.05
+
+
+def test_pytorch_dynamic_gives_torchscript(tiny_models, tiny_corpus, tmp_path):
+    q = quantize(tiny_models["crnn-ctc"], tmp_path / "t", QuantizeSettings(method="dynamic"),
+                 validation_data=str(tiny_corpus))
+    assert q.format == "torchscript" and "torch.ao" in q.manifest["quantization"]["engine"]
+    assert q.manifest["validation"]["max_abs_diff"] < 0.1
+
+
+def test_bad_requests(crnn_onnx, tiny_models, tiny_corpus, tmp_path):
+    with pytest.raises(SpeechoptError, match="needs --calibration-data"):
+        quantize(crnn_onnx, tmp_path / "a", QuantizeSettings(method="static"), validation_data=str(tiny_corpus))
+    with pytest.raises(SpeechoptError, match="unknown quantization method"):
+        quantize(crnn_onnx, tmp_path / "b", QuantizeSettings(method="int4"))
+    with pytest.raises(SpeechoptError, match="works on onnx artifacts"):
+        quantize(tiny_models["cnn-ctc"], tmp_path / "c", QuantizeSettings(method="static"))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(SpeechoptError, match="no utterances"):
+        quantize(crnn_onnx, tmp_path / "d", QuantizeSettings(method="static", calibration_data=str(empty)),
+                 validation_data=str(tiny_corpus))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.jsonl"]
