@@ -165,6 +165,34 @@ def eval_cmd(
     _write_json(json_out, result)
 
 
+# ------------------------------------------------------------------------------------------- export
+@command(app, "export")
+def export_cmd(
+    artifact: str = typer.Argument(..., help="A pytorch ASR artifact (or zoo:NAME)."),
+    to: str = typer.Option(..., "--to", help="torchscript, onnx or exported-program (torch.export)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Artifact folder to write."),
+    mode: str = typer.Option("trace", help="torchscript: trace or script."),
+    opset: int = typer.Option(17, help="onnx: opset version."),
+    exporter: str = typer.Option("auto", help="onnx: auto, dynamo or legacy (auto tests and falls back)."),
+    validation_data: str = typer.Option("zoo:eval", help="Real utterances the export is validated on."),
+    max_validation_utts: int = typer.Option(32, help="Utterances used for validation."),
+    atol: float = typer.Option(1e-3, help="Largest allowed |log-prob difference| against PyTorch."),
+    threads: Optional[int] = typer.Option(None),
+    overwrite: bool = typer.Option(False),
+) -> None:
+    """Export with dynamic batch and time axes; validated against PyTorch before it is accepted."""
+    from speechopt.steps.export import export_model
+    from speechopt.zoo import resolve
+
+    art = export_model(resolve(artifact), to, out, mode=mode, opset=opset, exporter=exporter,
+                       validation_data=resolve(validation_data), max_validation_utts=max_validation_utts,
+                       atol=atol, threads=threads, overwrite=overwrite)
+    v = art.manifest.get("validation", {})
+    how = art.manifest.get("export", {}).get("exporter", art.format)
+    typer.echo(f"wrote {out} ({art.format} via {how}): max |diff| {v.get('max_abs_diff', float('nan')):.2e} "
+               f"on {v.get('utterances', '?')} utterances, transcripts identical: {v.get('transcripts_equal', '?')}")
+
+
 # ----------------------------------------------------------------------------------------- compress
 @command(app, "quantize")
 def quantize_cmd(
@@ -345,6 +373,11 @@ def zoo_add(
 
     r = add_to_zoo(artifact, name, data, overwrite=overwrite)
     typer.echo(f"zoo:{r['name']}: WER {r['wer']:.2%}  CER {r['cer']:.2%}  ({r['path']})")
+
+
+from speechopt.cli_gpu import register as _register_gpu_commands  # noqa: E402  (env, build)
+
+_register_gpu_commands(app, command)
 
 
 def main() -> None:

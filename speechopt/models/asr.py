@@ -58,7 +58,7 @@ class RNNCTC(nn.Module):
         b, t, f = features.shape
         # 2x frame stacking: pad T to even, then fold pairs of frames into one.
         x = nn.functional.pad(features, (0, 0, 0, t % 2))
-        x = x.reshape(b, -1, 2 * f)
+        x = x.reshape(b, (t + 1) // 2, 2 * f)  # explicit length: keeps the time axis symbolic for torch.export
         x = x * time_mask(out_lengths, x.shape[1]).unsqueeze(-1).to(x.dtype)
         x, _ = self.rnn(x)
         return self.head(x).log_softmax(-1), out_lengths

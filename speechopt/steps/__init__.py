@@ -1,0 +1,1 @@
+"""Pipeline steps: each takes an artifact and writes a new, validated one."""
