@@ -188,6 +188,7 @@ def bench(artifacts: list[str], reference: str, settings: BenchSettings, log=pri
             for bs, t in r["throughput"].items():
                 ref_t = ref_result["throughput"].get(bs)
                 t["speedup"] = t["utt_per_s"] / ref_t["utt_per_s"] if ref_t else None
+        for r in results:  # the logits lived in the temporary folder
             r.pop("logits_file", None)
     return {
         "machine": machine_description(settings.threads),

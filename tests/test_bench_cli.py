@@ -1,0 +1,85 @@
+"""`speechopt bench` end to end on tiny models: real workers, real timings, real drift figures."""
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from speechopt.cli import app
+
+FAST = ["--min-seconds", "0.05", "--min-iters", "3", "--batch-sizes", "1,4", "--threads", "1"]
+
+
+def run(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def variants(tiny_models, tiny_corpus, tmp_path_factory):
+    from speechopt.steps.export import export_model
+
+    root = tmp_path_factory.mktemp("bench")
+    src = tiny_models["crnn-ctc"]
+    return {
+        "pytorch": src,
+        "torchscript": export_model(src, "torchscript", root / "ts", validation_data=tiny_corpus).path,
+        "onnx": export_model(src, "onnx", root / "onnx", validation_data=tiny_corpus).path,
+    }
+
+
+def test_bench_reports_every_variant(variants, tiny_corpus, tmp_path):
+    r = run("bench", variants["pytorch"], variants["torchscript"], variants["onnx"], "--data", tiny_corpus, *FAST,
+            "--json", tmp_path / "r.json", "--markdown", tmp_path / "r.md", "--html", tmp_path / "r.html",
+            "--max-wer-drift", 5)
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    rows = {row["format"]: row for row in report["rows"]}
+    assert set(rows) == {"pytorch", "torchscript", "onnx"}
+    for row in rows.values():
+        for key in ("artifact", "backend", "device", "threads", "latency_ms", "throughput_utt_s", "rtfx", "size_mb",
+                    "peak_rss_mb", "wer", "cer", "wer_drift"):
+            assert key in row
+        assert row["latency_ms"]["p50"] > 0 and row["rtfx"] > 0 and row["threads"] == 1
+    # exported variants are numerically the same model: no drift, identical transcripts
+    assert rows["onnx"]["wer_drift"] == 0.0 and rows["onnx"]["identical_transcripts"] == 1.0
+    assert rows["onnx"]["max_logit_diff"] < 1e-3
+    assert rows["pytorch"]["reference"] and rows["pytorch"]["speedup"] == 1.0
+    # raw timings are kept beside every percentile
+    assert all(len(res["latency_seconds"]) >= 3 for res in report["results"])
+    assert "| onnx" in (tmp_path / "r.md").read_text() or "onnx" in (tmp_path / "r.md").read_text()
+    assert "data:image/png;base64" in (tmp_path / "r.html").read_text()
+
+
+def test_budget_breach_exits_3_with_one_line_each(variants, tiny_corpus):
+    r = run("bench", variants["pytorch"], variants["onnx"], "--data", tiny_corpus, *FAST,
+            "--max-latency-ms", "0.000001", "--min-speedup", "1000")
+    assert r.exit_code == 3, r.output
+    breaches = [x for x in r.stderr.splitlines() if x.startswith("budget broken:")]
+    assert len(breaches) == 3  # latency of both rows, speedup of the onnx row
+
+
+def test_bench_bad_input(variants, tiny_models, tiny_corpus, tmp_path):
+    def one_error(result):
+        assert result.exit_code == 1, result.output
+        errors = [x for x in result.stderr.splitlines() if x.startswith("error: ")]
+        assert len(errors) == 1 and "Traceback" not in result.output
+        return errors[0]
+
+    assert "unknown backend" in one_error(run("bench", variants["onnx"], "--backend", "tpu", "--data", tiny_corpus))
+    assert "needs an onnx artifact" in one_error(run("bench", variants["pytorch"], "--backend", "onnxruntime",
+                                                     "--data", tiny_corpus))
+    assert "no CUDA" in one_error(run("bench", variants["pytorch"], "--backend", "cuda", "--data", tiny_corpus, *FAST))
+    # a variant with another frontend cannot be compared
+    other = tmp_path / "other"
+    shutil.copytree(tiny_models["cnn-ctc"], other)
+    m = json.loads((other / "manifest.json").read_text())
+    m["frontend"]["n_mels"] = 80
+    (other / "manifest.json").write_text(json.dumps(m))
+    assert "frontend settings differ" in one_error(run("bench", variants["pytorch"], other, "--data", tiny_corpus))
+    # a dataset whose transcripts are all empty has no usable utterance
+    lines = [json.loads(x) for x in tiny_corpus.read_text().splitlines()]
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("".join(json.dumps({**x, "audio_filepath": str(tiny_corpus.parent / x["audio_filepath"]),
+                                         "text": ""}) + "\n" for x in lines))
+    assert "no usable utterances" in one_error(run("bench", variants["pytorch"], "--data", empty))
