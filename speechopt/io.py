@@ -40,6 +40,9 @@ def atomic_dir(final: str | Path, overwrite: bool = False):
         raise SpeechoptError(f"{final} already exists (use --overwrite to replace it)")
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the artifact should be as readable as any folder
     try:
         yield tmp
         if final.exists():

@@ -67,3 +67,15 @@ def test_bad_requests(crnn_onnx, tiny_models, tiny_corpus, tmp_path):
         quantize(crnn_onnx, tmp_path / "d", QuantizeSettings(method="static", calibration_data=str(empty)),
                  validation_data=str(tiny_corpus))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.jsonl"]
+
+
+def test_nothing_to_quantize_is_an_error(tiny_models, tiny_corpus, tmp_path):
+    from speechopt.steps.export import export_model
+
+    cnn = export_model(tiny_models["cnn-ctc"], "onnx", tmp_path / "cnn.onnx", validation_data=tiny_corpus)
+    with pytest.raises(SpeechoptError, match="nothing was quantized.*--op-type"):
+        quantize(cnn, tmp_path / "q", QuantizeSettings(method="dynamic"), validation_data=str(tiny_corpus))
+    assert not (tmp_path / "q").exists()
+    q = quantize(cnn, tmp_path / "q2", QuantizeSettings(method="dynamic", op_types=["Conv"]),
+                 validation_data=str(tiny_corpus))
+    assert "ConvInteger" in _ops(q)

@@ -6,6 +6,7 @@ import base64
 import html
 import io
 import json
+import sys
 from pathlib import Path
 
 from speechopt.io import atomic_write_text
@@ -46,7 +47,8 @@ def print_table(rows: list[dict], report: dict) -> None:
         table.add_column(c, justify="left" if c in ("variant", "backend") else "right")
     for row in table_rows(rows):
         table.add_row(*row)
-    Console().print(table)
+    # a CI log is no terminal: give the table room instead of folding every cell
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
 def markdown(rows: list[dict], report: dict, breaches: list[str] | None = None) -> str:

@@ -160,6 +160,13 @@ def _fp16_onnx(src: Path, dst: Path, s: QuantizeSettings) -> dict:
             "fp16_ops": allow, "kept_in_fp32": block}
 
 
+def _quantized_nodes(path: Path) -> int:
+    import onnx
+
+    quantized = ("Integer", "QuantizeLinear", "DynamicQuantize", "QLinear")
+    return sum(any(q in n.op_type for q in quantized) for n in onnx.load(str(path)).graph.node)
+
+
 def quantize(source, out, settings: QuantizeSettings, validation_data: str | None = None,
              overwrite: bool = False) -> Artifact:
     """Quantize an ONNX (any method) or PyTorch (dynamic) ASR artifact into a new, validated artifact."""
@@ -193,6 +200,9 @@ def quantize(source, out, settings: QuantizeSettings, validation_data: str | Non
             info.update(_fp16_onnx(artifact.file("model"), path, settings))
         else:
             info.update(_quantize_onnx(artifact.file("model"), path, settings, calibration))
+            if not _quantized_nodes(path):
+                raise SpeechoptError(f"nothing was quantized: {artifact.path} has no {'/'.join(info['op_types'])} "
+                                     "nodes; name the op types to quantize with --op-type (e.g. Conv)")
         validation.update(compare(parent_out, _ort_outputs(path, checks), artifact.tokenizer()))
 
     manifest = {k: v for k, v in artifact.manifest.items() if k not in ("files", "lineage", "created", "name")}
