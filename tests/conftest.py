@@ -45,3 +45,23 @@ def tiny_models(tmp_path_factory):
         save_pytorch_artifact(root / name, model, name, config, FrontendConfig(), CharTokenizer())
         paths[name] = root / name
     return paths
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models on a shared 2-core machine: more threads only add OpenMP contention (LSTMs 30x slower)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def one_error_line(result, code=1) -> str:
+    """A CLI result that failed the way users should see it: one `error:` line, the code, no traceback."""
+    assert result.exit_code == code, result.output
+    lines = [x for x in result.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]

@@ -7,13 +7,11 @@ import time
 
 import numpy as np
 import pytest
-import typer
+from conftest import one_error_line
 from typer.testing import CliRunner
 
 from speechopt.artifact import load_artifact, write_artifact
 from speechopt.audio.features import FrontendConfig
-from speechopt.cli import command
-from speechopt.cli_gpu import register
 from speechopt.env import tensorrt_status
 from speechopt.errors import BackendUnavailable, SpeechoptError
 from speechopt.steps.build import (
@@ -296,22 +294,11 @@ def test_build_engine_fails_fast_and_writes_nothing(tmp_path, tiny_models):
 
 
 def _app():
-    app = typer.Typer(pretty_exceptions_enable=False)
+    from speechopt.cli import app
 
-    @app.callback()
-    def _main():
-        pass
-
-    register(app, command)
     return app
 
 
-def _one_error_line(result, code=1):
-    assert result.exit_code == code, result.output
-    lines = [x for x in result.stderr.splitlines() if x.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 @requires_no_tensorrt
@@ -320,7 +307,7 @@ def test_build_command_one_line_exit_1(tmp_path, tiny_models, via):
     out = tmp_path / "engine"
     r = CliRunner().invoke(_app(), ["build", str(tiny_models["cnn-ctc"]), "--out", str(out), "--precision", "fp16",
                                     "--profile-from-data", "zoo:eval", "--via", via])
-    line = _one_error_line(r)
+    line = one_error_line(r)
     assert "TensorRT" in line and "pip install" in line
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
@@ -328,7 +315,7 @@ def test_build_command_one_line_exit_1(tmp_path, tiny_models, via):
 def test_build_command_bad_shape_is_one_line(tmp_path, tiny_models):
     r = CliRunner().invoke(_app(), ["build", str(tiny_models["cnn-ctc"]), "--out", str(tmp_path / "e"),
                                     "--min-shape", "1x16", "--opt-shape", "oops", "--max-shape", "16x3000"])
-    assert "BATCHxFRAMES" in _one_error_line(r)
+    assert "BATCHxFRAMES" in one_error_line(r)
 
 
 @pytest.fixture

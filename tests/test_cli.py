@@ -4,6 +4,7 @@ import json
 import shutil
 
 import pytest
+from conftest import one_error_line
 from typer.testing import CliRunner
 
 from speechopt.cli import app
@@ -15,12 +16,6 @@ def run(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
-def one_error_line(result, code=1):
-    assert result.exit_code == code, result.output
-    lines = [x for x in result.stderr.splitlines() if x.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def test_data_synth(tmp_path):

@@ -5,11 +5,8 @@ import sys
 import time
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from speechopt.cli import command
-from speechopt.cli_gpu import register
 from speechopt.env import (
     format_environment,
     probe_environment,
@@ -124,13 +121,8 @@ def test_format_lists_gpu_devices_and_usable_tensorrt():
 
 
 def _app():
-    app = typer.Typer(pretty_exceptions_enable=False)
+    from speechopt.cli import app
 
-    @app.callback()
-    def _main():
-        pass
-
-    register(app, command)
     return app
 
 

@@ -17,15 +17,7 @@ from speechopt.steps.export import export_model
 ARCHS = ("cnn-ctc", "lstm-ctc", "crnn-ctc")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: more threads only add OpenMP contention (LSTMs 30x slower)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
