@@ -68,3 +68,29 @@ def test_zoo_list_json():
     entries = json.loads(r.stdout)
     data = [e for e in entries if e["kind"] == "dataset"]
     assert any(e["name"] == "eval" and e["utterances"] >= 300 for e in data)
+
+
+def test_compression_commands(tmp_path, tiny_models, tiny_corpus):
+    src = tiny_models["crnn-ctc"]
+    r = run("prune", src, "--amount", 0.5, "--structured", "-o", tmp_path / "p")
+    assert r.exit_code == 0, r.output
+    assert '"kind": "structured"' in r.stdout
+    r = run("prune", src, "--amount", 0.3, "--structured", "--finetune-steps", 2, "--data", tiny_corpus,
+            "--val-data", tiny_corpus, "--threads", 1, "-o", tmp_path / "pf")
+    assert r.exit_code == 0, r.output
+    from speechopt.artifact import load_artifact
+
+    tuned = load_artifact(tmp_path / "pf")
+    assert tuned.manifest["lineage"]["step"] == "finetune" and tuned.architecture["config"]["hidden"] == 17
+    assert "amount must be in" in one_error_line(run("prune", src, "--amount", 1.2, "-o", tmp_path / "bad"))
+    assert "needs --data" in one_error_line(run("prune", src, "--amount", 0.2, "--finetune-steps", 5, "-o", tmp_path / "b2"))
+    r = run("quantize", src, "--method", "dynamic", "--validation-data", tiny_corpus, "-o", tmp_path / "q")
+    assert r.exit_code == 0, r.output
+    assert "torchscript" in r.stdout
+    assert "works on onnx artifacts" in one_error_line(run("quantize", src, "--method", "fp16", "-o", tmp_path / "q2"))
+    r = run("distill", src, "--student-arch", "crnn-ctc", "--student-config", "hidden=8", "--student-config", "layers=1",
+            "--student-config", "proj=16", "--student-config", "conv_channels=4", "--data", tiny_corpus,
+            "--val-data", tiny_corpus, "--max-steps", 2, "--threads", 1, "-o", tmp_path / "s")
+    assert r.exit_code == 0, r.output
+    assert load_artifact(tmp_path / "s").manifest["lineage"]["step"] == "distill"
+    assert not any(p.name.startswith((".", "bad", "b2", "q2")) for p in tmp_path.iterdir())
