@@ -25,6 +25,22 @@ def _batches(lengths: list[int], batch_size: int) -> list[list[int]]:
     return length_sorted_batches(lengths, batch_size)
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (model, runtime, data), in MB.
+
+    VmHWM belongs to the address space made at exec; getrusage's ru_maxrss would carry over the peak of
+    the parent that forked this worker (Linux keeps it across execve), hiding the worker's own figure.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def run_config(cfg: dict) -> dict:
     from speechopt.artifact import load_artifact
     from speechopt.audio.features import Frontend
@@ -107,7 +123,7 @@ def run_config(cfg: dict) -> dict:
         "latency_batch1_rtfx": sum(durations) / len(durations) / (latency.percentiles_ms()["mean"] / 1000.0),
         "throughput": throughput,
         "size_mb": artifact.size_bytes() / 1e6,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "peak_rss_mb": peak_rss_mb(),
         "hypotheses": hyps,
         "references": [u.text for u in utts],
         "durations": durations,
