@@ -342,6 +342,37 @@ def bench_cmd(
         raise typer.Exit(3)
 
 
+# ----------------------------------------------------------------------------------------------- run
+@command(app, "run")
+def run_cmd(
+    recipe: Path = typer.Argument(..., help="A recipe YAML (see recipes/)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the step artifacts and the reports."),
+) -> None:
+    """Run a declarative pipeline: steps that make variants, then a bench with budgets (exit 3 on a breach)."""
+    from speechopt.bench.budgets import Budgets, check_budgets
+    from speechopt.bench.harness import summary_rows
+    from speechopt.bench.report import print_table, write_reports
+    from speechopt.recipes import load_recipe, run_recipe
+
+    r = load_recipe(recipe)
+    result = run_recipe(r, out, log=lambda m: typer.echo(m, err=True))
+    report = result["report"]
+    if report is None:
+        typer.echo(f"{r.name}: wrote {', '.join(k for k in result if k not in ('model', 'report'))} under {out}")
+        return
+    rows = summary_rows(report)
+    b = (r.bench or {}).get("budgets") or {}
+    budgets = Budgets(b.get("max_wer_drift"), b.get("max_latency_ms"), b.get("min_speedup"))
+    breaches = check_budgets(rows, budgets) if budgets.any() else None
+    print_table(rows, report)
+    write_reports(report, rows, breaches, out / "report.json", out / "report.md", out / "report.html")
+    typer.echo(f"reports: {out / 'report.json'}  {out / 'report.md'}  {out / 'report.html'}")
+    if breaches:
+        for line in breaches:
+            typer.echo(f"budget broken: {line}", err=True)
+        raise typer.Exit(3)
+
+
 # ----------------------------------------------------------------------------------------------- zoo
 @command(zoo_app, "list")
 def zoo_list(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:

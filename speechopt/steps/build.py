@@ -629,7 +629,9 @@ def build_engine(artifact, out, *, precision: str = "fp32", min_shape: Sequence[
         raise SpeechoptError("give all three of --min-shape, --opt-shape and --max-shape")
     elif profile_from_data is not None:
         from speechopt.data.manifest import read_manifest
+        from speechopt.zoo import resolve
 
+        profile_from_data = resolve(profile_from_data)  # zoo:NAME works here as everywhere
         utts = read_manifest(profile_from_data, check_files=False)
         profile = profile_from_durations([u.duration for u in utts], art.frontend(), min_frames, batch=batch)
         profile_source = {"data": str(profile_from_data), **profile.pop("source")}
