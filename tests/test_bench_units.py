@@ -56,3 +56,18 @@ def test_reports_render():
     page = html_report(rows, report, [])
     assert page.startswith("<!doctype html>") and "Budgets: all met" in page
     assert "data:image/png;base64," in page  # matplotlib is a dev dependency
+
+
+def test_quantized_but_slower_warning_names_a_reason():
+    from speechopt.bench.harness import slower_than_parent
+
+    parent = {"name": "onnx", "backend": "cpu", "checksum": "p", "latency_ms": {"p50": 5.0}}
+    conv = {"name": "int8-all", "backend": "cpu", "checksum": "c", "parent_checksum": "p",
+            "quantization": {"method": "dynamic", "op_types": ["Conv", "MatMul"]}, "latency_ms": {"p50": 7.0}}
+    fast = {"name": "int8", "backend": "cpu", "checksum": "f", "parent_checksum": "p",
+            "quantization": {"method": "dynamic", "op_types": ["MatMul", "LSTM"]}, "latency_ms": {"p50": 2.0}}
+    warnings = slower_than_parent([parent, conv, fast], {"isa": ["avx2"]})
+    assert len(warnings) == 1
+    assert warnings[0].startswith("int8-all (dynamic) is slower than its parent onnx on cpu: p50 7.00 ms vs 5.00 ms")
+    assert "ConvInteger" in warnings[0] and "without VNNI" in warnings[0]
+    assert slower_than_parent([parent, conv], {"isa": ["avx2", "avx512_vnni"]})[0].count("Likely reason") == 1

@@ -190,13 +190,50 @@ def bench(artifacts: list[str], reference: str, settings: BenchSettings, log=pri
                 t["speedup"] = t["utt_per_s"] / ref_t["utt_per_s"] if ref_t else None
         for r in results:  # the logits lived in the temporary folder
             r.pop("logits_file", None)
+    warnings = slower_than_parent(results, machine_description(settings.threads))
     return {
         "machine": machine_description(settings.threads),
         "settings": {**asdict(settings), "reference": str(ref_art.path),
                      "accuracy_mode": "one utterance at a time (no padding), greedy CTC, same for every variant",
                      "timed_region": "runner.infer + synchronize (features computed beforehand, shared)"},
         "results": results,
+        "warnings": warnings,
     }
+
+
+def likely_reason(quantization: dict, machine: dict) -> str:
+    """Why a quantized model can run slower than its float parent, from what was quantized and the CPU."""
+    isa = set(machine.get("isa") or [])
+    method = quantization.get("method")
+    if method == "fp16":
+        return "fp16 has no fast kernels on CPU providers (casts around every converted op); fp16 is for GPU backends"
+    if "Conv" in (quantization.get("op_types") or []) and not isa & {"avx512_vnni", "avx_vnni", "amx_int8"}:
+        return ("convolutions became ConvInteger, which is slow on a CPU without VNNI (this one: "
+                f"{', '.join(sorted(isa)) or 'unknown ISA'}); quantize MatMul/LSTM only")
+    if method == "static":
+        return ("QDQ models are meant for TensorRT and other QDQ-aware runtimes; on CPU the Quantize/Dequantize "
+                "pairs around each op can cost more than int8 saves")
+    if "torch.ao" in str(quantization.get("engine", "")):
+        return "torch.ao dynamic int8 quantizes activations on every call; small layers lose more than they gain"
+    return "int8 kernels gain little over fp32 on this CPU at this size; per-call quantization overhead dominates"
+
+
+def slower_than_parent(results: list[dict], machine: dict) -> list[str]:
+    """'Quantized but slower' warnings: a quantized variant slower than its parent on the same backend."""
+    warnings = []
+    for r in results:
+        if not r.get("quantization"):
+            continue
+        parent = next((p for p in results if p.get("checksum") == r.get("parent_checksum")
+                       and p["backend"] == r["backend"]), None)
+        if parent is None:
+            continue
+        mine, theirs = r["latency_ms"]["p50"], parent["latency_ms"]["p50"]
+        if mine > theirs:
+            warnings.append(f"{r['name']} ({r['quantization'].get('method')}) is slower than its parent {parent['name']} "
+                            f"on {r['backend']}: p50 {mine:.2f} ms vs {theirs:.2f} ms. Likely reason: "
+                            f"{likely_reason(r['quantization'], machine)}")
+    return warnings
 
 
 def summary_rows(report: dict) -> list[dict]:

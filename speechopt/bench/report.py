@@ -48,7 +48,10 @@ def print_table(rows: list[dict], report: dict) -> None:
     for row in table_rows(rows):
         table.add_row(*row)
     # a CI log is no terminal: give the table room instead of folding every cell
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    console.print(table)
+    for w in report.get("warnings") or []:
+        console.print(f"[yellow]warning:[/yellow] {w}")
 
 
 def markdown(rows: list[dict], report: dict, breaches: list[str] | None = None) -> str:
@@ -61,6 +64,8 @@ def markdown(rows: list[dict], report: dict, breaches: list[str] | None = None) 
              f"{rows[0]['throughput_batch'] if rows else 1}; accuracy: {report['settings']['accuracy_mode']}.", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(r) + " |" for r in table_rows(rows)]
+    for w in report.get("warnings") or []:
+        lines += ["", f"> **Warning:** {w}"]
     if breaches is not None:
         lines += ["", "**Budgets: all met.**" if not breaches else "**Budgets broken:**"]
         lines += [f"- {b}" for b in breaches]
@@ -103,6 +108,7 @@ def html_report(rows: list[dict], report: dict, breaches: list[str] | None = Non
         budget = "<p><b>Budgets: all met.</b></p>" if not breaches else (
             "<p><b>Budgets broken:</b></p><ul>" + "".join(f"<li>{html.escape(b)}</li>" for b in breaches) + "</ul>")
     machine = html.escape(json.dumps(report["machine"], indent=1))
+    budget += "".join(f"<p><b>Warning:</b> {html.escape(w)}</p>" for w in report.get("warnings") or [])
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>speechopt bench</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
 padding:4px 8px;text-align:right}}td:first-child,td:nth-child(2){{text-align:left}}</style></head><body>

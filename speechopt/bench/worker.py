@@ -112,6 +112,9 @@ def run_config(cfg: dict) -> dict:
     return {
         "artifact": str(artifact.path),
         "name": artifact.name,
+        "checksum": artifact.checksum,
+        "parent_checksum": ((artifact.manifest.get("lineage") or {}).get("parent") or {}).get("checksum"),
+        "quantization": artifact.manifest.get("quantization"),
         "format": artifact.format,
         "backend": cfg["backend"],
         "device": cfg["device"],
