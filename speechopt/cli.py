@@ -32,8 +32,11 @@ app.add_typer(train_app, name="train")
 app.add_typer(zoo_app, name="zoo")
 
 
+_debug_flag = False  # set per invocation by --debug (not through the environment, which would outlive it)
+
+
 def _debug() -> bool:
-    return os.environ.get("SPEECHOPT_DEBUG", "") not in ("", "0")
+    return _debug_flag or os.environ.get("SPEECHOPT_DEBUG", "") not in ("", "0")
 
 
 def command(group: typer.Typer, name: str | None = None):
@@ -60,8 +63,8 @@ def command(group: typer.Typer, name: str | None = None):
 
 @app.callback()
 def _main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors.")) -> None:
-    if debug:
-        os.environ["SPEECHOPT_DEBUG"] = "1"
+    global _debug_flag
+    _debug_flag = debug
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
 
 
