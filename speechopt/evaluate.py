@@ -61,10 +61,6 @@ def torch_infer(model) -> InferFn:
     return infer
 
 
-def score(references: list[str], hypotheses: list[str]) -> dict:
-    return error_rates(references, hypotheses)
-
-
 def evaluate_artifact(artifact_path, manifest_path, batch_size: int = 16, threads: int | None = None) -> dict:
     """WER/CER of a pytorch ASR artifact on a manifest."""
     import torch
@@ -86,6 +82,6 @@ def evaluate_artifact(artifact_path, manifest_path, batch_size: int = 16, thread
     audios = load_utterance_audio(utts, frontend.config.sample_rate)
     hyps, _ = transcribe(torch_infer(model), frontend, audios, artifact.tokenizer(), batch_size=batch_size)
     result = {"artifact": str(artifact.path), "data": str(manifest_path), "batch_size": batch_size,
-              "normalization": NORMALIZATION, **score([u.text for u in utts], hyps)}
+              "normalization": NORMALIZATION, **error_rates([u.text for u in utts], hyps)}
     result["examples"] = [{"ref": u.text, "hyp": h} for u, h in list(zip(utts, hyps))[:5]]
     return result

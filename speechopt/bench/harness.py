@@ -190,14 +190,14 @@ def bench(artifacts: list[str], reference: str, settings: BenchSettings, log=pri
                 t["speedup"] = t["utt_per_s"] / ref_t["utt_per_s"] if ref_t else None
         for r in results:  # the logits lived in the temporary folder
             r.pop("logits_file", None)
-    warnings = slower_than_parent(results, machine_description(settings.threads))
+    machine = machine_description(settings.threads)
     return {
-        "machine": machine_description(settings.threads),
+        "machine": machine,
         "settings": {**asdict(settings), "reference": str(ref_art.path),
                      "accuracy_mode": "one utterance at a time (no padding), greedy CTC, same for every variant",
                      "timed_region": "runner.infer + synchronize (features computed beforehand, shared)"},
         "results": results,
-        "warnings": warnings,
+        "warnings": slower_than_parent(results, machine),
     }
 
 

@@ -19,12 +19,6 @@ import numpy as np
 from speechopt.errors import SpeechoptError
 
 
-def _batches(lengths: list[int], batch_size: int) -> list[list[int]]:
-    from speechopt.evaluate import length_sorted_batches
-
-    return length_sorted_batches(lengths, batch_size)
-
-
 def peak_rss_mb() -> float:
     """Peak resident memory of this process (model, runtime, data), in MB.
 
@@ -48,7 +42,7 @@ def run_config(cfg: dict) -> dict:
     from speechopt.bench.timing import measure
     from speechopt.data.manifest import read_manifest
     from speechopt.decode import ctc_greedy
-    from speechopt.evaluate import load_utterance_audio
+    from speechopt.evaluate import length_sorted_batches, load_utterance_audio
 
     artifact = load_artifact(cfg["artifact"])
     frontend = Frontend(artifact.frontend())
@@ -88,7 +82,7 @@ def run_config(cfg: dict) -> dict:
             if bs == 1:
                 continue
             batches = []
-            for idx in _batches([len(a) for a in audios], bs):
+            for idx in length_sorted_batches([len(a) for a in audios], bs):
                 feats, frames = frontend.from_arrays([audios[i] for i in idx])
                 batches.append({"features": feats.numpy(), "lengths": frames.numpy()})
 
@@ -109,6 +103,7 @@ def run_config(cfg: dict) -> dict:
         runner.deactivate()
 
     np.savez_compressed(cfg["logits_out"], *logits)
+    percentiles = latency.percentiles_ms()
     return {
         "artifact": str(artifact.path),
         "name": artifact.name,
@@ -121,9 +116,9 @@ def run_config(cfg: dict) -> dict:
         "threads": cfg.get("threads"),
         "runner": description,
         "load_seconds": load_seconds,
-        "latency_ms": latency.percentiles_ms(),
+        "latency_ms": percentiles,
         "latency_seconds": latency.seconds,
-        "latency_batch1_rtfx": sum(durations) / len(durations) / (latency.percentiles_ms()["mean"] / 1000.0),
+        "latency_batch1_rtfx": sum(durations) / len(durations) / (percentiles["mean"] / 1000.0),
         "throughput": throughput,
         "size_mb": artifact.size_bytes() / 1e6,
         "peak_rss_mb": peak_rss_mb(),

@@ -224,6 +224,8 @@ def prune(source, out, settings: PruneSettings, overwrite: bool = False) -> Arti
     artifact = source if isinstance(source, Artifact) else load_artifact(source)
     _check(settings, artifact)
     model = load_pytorch_model(artifact)
+    # measured before pruning edits the weights in place, so the parent is read from disk only once
+    parent_compressed = compressed_size(model.state_dict())
     arch, config = artifact.architecture["name"], artifact.architecture["config"]
     before = sum(p.numel() for p in model.parameters())
     if settings.structured:
@@ -235,7 +237,7 @@ def prune(source, out, settings: PruneSettings, overwrite: bool = False) -> Arti
         info = {"kind": "unstructured", "scope": settings.scope, "sparsity": sparsity, "parameters": before}
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     info["compressed_bytes"] = compressed_size(state)
-    info["parent_compressed_bytes"] = compressed_size(load_pytorch_model(artifact).state_dict())
+    info["parent_compressed_bytes"] = parent_compressed
     fe, tok = artifact.frontend(), artifact.tokenizer()
     return save_pytorch_artifact(out, model, arch, config, fe, tok, parent=artifact, step="prune",
                                  settings=asdict(settings), metrics={"prune": info}, overwrite=overwrite)
