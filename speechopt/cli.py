@@ -96,7 +96,7 @@ def data_synth(
     out: Path = typer.Option(..., "--out", "-o", help="Folder to create (audio/ and manifest.jsonl)."),
     num: int = typer.Option(..., "--num", "-n", help="Number of utterances."),
     seed: int = typer.Option(0, help="Seed: the same command makes the same corpus."),
-    split: str = typer.Option("train", help="train, or test (voice variants never used by train)."),
+    split: str = typer.Option("train", help="train (80 voice variants), train-narrow (the first 10 of them), or test (4 variants neither train split uses)."),
     audio_format: str = typer.Option("wav", "--format", help="wav or flac."),
     overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
 ) -> None:
@@ -130,6 +130,8 @@ def train_asr_cmd(
     threads: Optional[int] = typer.Option(None, help="torch threads."),
     max_utterances: Optional[int] = typer.Option(None, help="Use only the first N training utterances."),
     init_from: Optional[str] = typer.Option(None, help="Start from this artifact's weights (same architecture)."),
+    freq_warp: float = typer.Option(0.1, help="Augmentation: random frequency-axis stretch of +-this fraction (0: off)."),
+    spec_augment: bool = typer.Option(True, help="Augmentation: SpecAugment time and frequency masks."),
     resume: bool = typer.Option(False, help="Resume from OUT.train-state if present."),
     overwrite: bool = typer.Option(False),
 ) -> None:
@@ -140,7 +142,7 @@ def train_asr_cmd(
     settings = TrainSettings(
         arch=arch, config=_parse_kv(config), frontend=_parse_kv(frontend), optimizer=optimizer, lr=lr,
         epochs=epochs, max_steps=max_steps, time_budget_min=time_budget, val_every_min=val_every, batch_frames=batch_frames,
-        seed=seed, threads=threads, max_utterances=max_utterances,
+        seed=seed, threads=threads, max_utterances=max_utterances, freq_warp=freq_warp, spec_augment=spec_augment,
         init_from=str(resolve(init_from)) if init_from else None,
     )
     artifact = train_asr(settings, resolve(data), out, val_data=resolve(val_data), resume=resume, overwrite=overwrite,

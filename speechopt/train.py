@@ -44,6 +44,7 @@ class TrainSettings:
     val_every_min: float = 5.0
     warmup: float = 0.03  # fraction of the schedule
     spec_augment: bool = True
+    freq_warp: float = 0.1  # frequency axis stretched by a random factor in [1-w, 1+w] per utterance (0: off)
     seed: int = 0
     threads: int | None = None
     max_utterances: int | None = None
@@ -72,6 +73,25 @@ def spec_augment(feats, lengths, rng: random.Random):
             s = rng.randint(0, max(0, n - w))
             feats[i, s : s + w, :] = 0.0
     return feats
+
+
+def freq_warp(feats, max_warp: float, rng: random.Random):
+    """Stretch or squeeze each utterance's frequency axis by a random factor (VTLP-style).
+
+    A longer or shorter vocal tract scales formant frequencies; on a mel axis that is close to a shift
+    and stretch. Warping the features teaches the model that such scaling does not change the words,
+    which is what an unseen voice mostly differs by. Linear interpolation between neighbouring bins.
+    """
+    import torch
+
+    b, _, f = feats.shape
+    alphas = torch.tensor([rng.uniform(1.0 - max_warp, 1.0 + max_warp) for _ in range(b)])
+    src = (torch.arange(f, dtype=torch.float32).unsqueeze(0) / alphas.unsqueeze(1)).clamp(0, f - 1)  # (B, F)
+    lo = src.floor().long()
+    hi = (lo + 1).clamp(max=f - 1)
+    w = (src - lo.float()).unsqueeze(1)  # (B, 1, F)
+    gather = lambda idx: feats.gather(2, idx.unsqueeze(1).expand(-1, feats.shape[1], -1))  # noqa: E731
+    return gather(lo) * (1.0 - w) + gather(hi) * w
 
 
 def make_batches(lengths: list[int], batch_frames: int, rng: random.Random) -> list[list[int]]:
@@ -236,6 +256,8 @@ def train_asr(settings: TrainSettings, data: str | Path, out: str | Path, val_da
         for idx in batches:
             step_start = time.monotonic()
             feats, lengths, targets, target_lengths = train_set.batch(idx)
+            if settings.freq_warp:
+                feats = freq_warp(feats, settings.freq_warp, rng)
             if settings.spec_augment:
                 feats = spec_augment(feats, lengths, rng)
             for g in optim.param_groups:

@@ -2,7 +2,7 @@ import pytest
 
 from speechopt.artifact import load_artifact
 from speechopt.errors import SpeechoptError
-from speechopt.train import TrainSettings, lr_factor, make_batches, train_asr
+from speechopt.train import TrainSettings, freq_warp, lr_factor, make_batches, train_asr
 
 
 def test_lr_schedule_warms_up_then_decays():
@@ -17,6 +17,21 @@ def test_batches_cover_every_utterance_once_within_budget():
     batches = make_batches(lengths, 2000, random.Random(0))
     assert sorted(i for b in batches for i in b) == list(range(200))
     assert all(max(lengths[i] for i in b) * len(b) <= 2000 or len(b) == 1 for b in batches)
+
+
+def test_freq_warp_moves_a_formant_and_keeps_shape():
+    import random
+
+    import torch
+
+    feats = torch.zeros(2, 30, 64)
+    feats[:, :, 32] = 1.0  # one spectral peak
+    assert torch.equal(freq_warp(feats, 0.0, random.Random(0)), feats)
+    warped = freq_warp(feats, 0.2, random.Random(1))
+    assert warped.shape == feats.shape
+    peaks = warped.mean(1).argmax(-1)
+    assert all(25 <= int(p) <= 39 for p in peaks) and not torch.equal(warped, feats)
+    assert torch.allclose(warped.sum(-1), warped.sum(-1)[:, :1].expand(-1, 30))  # same warp on every frame
 
 
 @pytest.mark.parametrize("arch,config", [("crnn-ctc", {"conv_channels": 4, "proj": 16, "hidden": 16, "layers": 1}),
