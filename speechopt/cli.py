@@ -158,14 +158,19 @@ def eval_cmd(
     data: str = typer.Option("zoo:eval", help="Manifest (or zoo:NAME)."),
     batch_size: int = typer.Option(16, help="Utterances per batch (length-sorted)."),
     threads: Optional[int] = typer.Option(None, help="torch threads."),
+    decoder: str = typer.Option("greedy", help="greedy (best path), or lexicon (beam search spelling only known words)."),
+    lexicon: Optional[Path] = typer.Option(None, help="lexicon: word list, whitespace-separated (default: the corpus vocabulary)."),
+    beam: int = typer.Option(16, help="lexicon: beam width."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write results as JSON here."),
 ) -> None:
     """Transcribe a manifest and print WER and CER (after the stated text normalization)."""
     from speechopt.evaluate import evaluate_artifact
     from speechopt.zoo import resolve
 
-    result = evaluate_artifact(resolve(artifact), resolve(data), batch_size=batch_size, threads=threads)
-    typer.echo(f"{result['artifact']}: WER {result['wer']:.2%}  CER {result['cer']:.2%}  "
+    result = evaluate_artifact(resolve(artifact), resolve(data), batch_size=batch_size, threads=threads,
+                               decoder=decoder, lexicon=lexicon, beam=beam)
+    how = "greedy" if decoder == "greedy" else f"lexicon of {result['lexicon_words']} words, beam {beam}"
+    typer.echo(f"{result['artifact']}: WER {result['wer']:.2%}  CER {result['cer']:.2%}  [{how}]  "
                f"({result['utterances']} utterances, {result['ref_words']} words; normalization: {result['normalization']})")
     _write_json(json_out, result)
 

@@ -33,8 +33,12 @@ def length_sorted_batches(lengths: list[int], batch_size: int) -> list[list[int]
 
 
 def transcribe(infer: InferFn, frontend: Frontend, audios: list[np.ndarray], tokenizer, batch_size: int = 1,
-               progress: str | None = None) -> tuple[list[str], list[np.ndarray]]:
-    """Transcripts and per-utterance log-probs (trimmed to their length), in input order."""
+               progress: str | None = None, decoder=None) -> tuple[list[str], list[np.ndarray]]:
+    """Transcripts and per-utterance log-probs (trimmed to their length), in input order.
+
+    `decoder(log_probs, lengths)` turns a batch into texts; greedy CTC when not given.
+    """
+    decoder = decoder or (lambda lp, n: ctc_greedy(lp, n, tokenizer))
     texts: list[str] = [""] * len(audios)
     logits: list[np.ndarray] = [None] * len(audios)  # type: ignore[list-item]
     batches = length_sorted_batches([len(a) for a in audios], batch_size)
@@ -44,7 +48,7 @@ def transcribe(infer: InferFn, frontend: Frontend, audios: list[np.ndarray], tok
             log_probs, out_lengths = infer(feats.numpy(), frames.numpy())
             for j, i in enumerate(idx):
                 logits[i] = np.asarray(log_probs[j, : int(out_lengths[j])])
-            for i, text in zip(idx, ctc_greedy(log_probs, out_lengths, tokenizer)):
+            for i, text in zip(idx, decoder(log_probs, out_lengths)):
                 texts[i] = text
             advance(len(idx))
     return texts, logits
@@ -61,8 +65,30 @@ def torch_infer(model) -> InferFn:
     return infer
 
 
-def evaluate_artifact(artifact_path, manifest_path, batch_size: int = 16, threads: int | None = None) -> dict:
-    """WER/CER of a pytorch ASR artifact on a manifest."""
+def make_decoder(name: str, tokenizer, lexicon_path=None, beam: int = 16):
+    """The decoder named `name` ("greedy" or "lexicon") and a description of it for reports."""
+    from speechopt.decode import Lexicon, ctc_lexicon_beam
+    from speechopt.errors import SpeechoptError
+
+    if name == "greedy":
+        return (lambda lp, n: ctc_greedy(lp, n, tokenizer)), {"decoder": "greedy"}
+    if name != "lexicon":
+        raise SpeechoptError(f"unknown decoder {name!r}: choose greedy or lexicon")
+    if beam < 1:
+        raise SpeechoptError("--beam must be at least 1")
+    if lexicon_path is None:  # the vocabulary the bundled corpus is drawn from
+        from importlib import resources
+
+        lexicon_path = resources.files("speechopt.data").joinpath("words.txt")
+    lexicon = Lexicon.from_file(lexicon_path, tokenizer)
+    words = sum(lexicon.is_word)
+    return ((lambda lp, n: ctc_lexicon_beam(lp, n, tokenizer, lexicon, beam=beam)),
+            {"decoder": "lexicon", "lexicon": str(lexicon_path), "lexicon_words": words, "beam": beam})
+
+
+def evaluate_artifact(artifact_path, manifest_path, batch_size: int = 16, threads: int | None = None,
+                      decoder: str = "greedy", lexicon=None, beam: int = 16) -> dict:
+    """WER/CER of a pytorch ASR artifact on a manifest, with greedy or lexicon-constrained decoding."""
     import torch
 
     from speechopt.artifact import load_artifact
@@ -76,12 +102,14 @@ def evaluate_artifact(artifact_path, manifest_path, batch_size: int = 16, thread
     artifact = load_artifact(artifact_path)
     if artifact.task != "asr":
         raise SpeechoptError(f"{artifact.path}: eval needs an asr artifact, this one is {artifact.task}")
+    decode, decoder_info = make_decoder(decoder, artifact.tokenizer(), lexicon, beam)
     model = load_pytorch_model(artifact)
     frontend = Frontend(artifact.frontend())
     utts = read_manifest(manifest_path)
     audios = load_utterance_audio(utts, frontend.config.sample_rate)
-    hyps, _ = transcribe(torch_infer(model), frontend, audios, artifact.tokenizer(), batch_size=batch_size)
+    hyps, _ = transcribe(torch_infer(model), frontend, audios, artifact.tokenizer(), batch_size=batch_size,
+                         decoder=decode)
     result = {"artifact": str(artifact.path), "data": str(manifest_path), "batch_size": batch_size,
-              "normalization": NORMALIZATION, **error_rates([u.text for u in utts], hyps)}
+              **decoder_info, "normalization": NORMALIZATION, **error_rates([u.text for u in utts], hyps)}
     result["examples"] = [{"ref": u.text, "hyp": h} for u, h in list(zip(utts, hyps))[:5]]
     return result

@@ -40,6 +40,11 @@ def test_train_then_eval_json(tmp_path, tiny_corpus):
     result = json.loads((tmp_path / "e.json").read_text())
     assert result["utterances"] == 12 and 0.0 <= result["cer"] and "normalization" in result
     assert f"WER {result['wer']:.2%}" in r.stdout
+    r = run("eval", tmp_path / "m", "--data", tiny_corpus, "--decoder", "lexicon", "--beam", 4, "--json", tmp_path / "l.json")
+    assert r.exit_code == 0, r.output
+    lex = json.loads((tmp_path / "l.json").read_text())
+    assert lex["decoder"] == "lexicon" and lex["beam"] == 4 and lex["lexicon_words"] > 500
+    assert "lexicon of" in r.stdout
 
 
 def test_eval_errors_are_one_line(tmp_path, tiny_models, tiny_corpus):
@@ -55,6 +60,10 @@ def test_eval_errors_are_one_line(tmp_path, tiny_models, tiny_corpus):
     (tmp_path / "bad.jsonl").write_text("{nope\n")
     assert "bad.jsonl:1" in one_error_line(run("eval", tiny_models["cnn-ctc"], "--data", tmp_path / "bad.jsonl"))
     assert "no bundled model" in one_error_line(run("eval", "zoo:nothing-here", "--data", tiny_corpus))
+    model = tiny_models["cnn-ctc"]
+    assert "unknown decoder" in one_error_line(run("eval", model, "--data", tiny_corpus, "--decoder", "lm"))
+    assert "cannot read the lexicon" in one_error_line(
+        run("eval", model, "--data", tiny_corpus, "--decoder", "lexicon", "--lexicon", tmp_path / "none.txt"))
 
 
 def test_debug_shows_traceback(tmp_path, tiny_corpus):
