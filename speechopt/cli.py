@@ -243,7 +243,7 @@ def prune_cmd(
     scope: str = typer.Option("global", help="Unstructured: one global threshold, or per layer."),
     finetune_steps: int = typer.Option(0, help="Fine-tune this many steps after pruning (needs --data)."),
     data: Optional[str] = typer.Option(None, help="Training manifest for fine-tuning."),
-    val_data: Optional[str] = typer.Option(None, help="Validation manifest for fine-tuning (default: zoo:eval)."),
+    val_data: Optional[str] = typer.Option(None, help="Validation manifest for fine-tuning (held out: not the data you report on)."),
     lr: float = typer.Option(5e-4, help="Fine-tuning peak learning rate."),
     threads: Optional[int] = typer.Option(None),
     overwrite: bool = typer.Option(False),
@@ -252,8 +252,9 @@ def prune_cmd(
     from speechopt.steps.prune import PruneSettings, prune
     from speechopt.zoo import resolve
 
-    if finetune_steps and not data:
-        raise SpeechoptError("--finetune-steps needs --data (a training manifest)")
+    if finetune_steps and not (data and val_data):
+        # the best checkpoint is picked on --val-data: defaulting it to the evaluation set would tune on the test
+        raise SpeechoptError("--finetune-steps needs --data (a training manifest) and --val-data (a held-out one)")
     settings = PruneSettings(amount=amount, structured=structured, scope=scope)
     if not finetune_steps:
         art = prune(resolve(artifact), out, settings, overwrite=overwrite)
@@ -267,7 +268,7 @@ def prune_cmd(
             ts = TrainSettings(arch=pruned.architecture["name"], config=pruned.architecture["config"],
                                frontend=pruned.manifest["frontend"], lr=lr, max_steps=finetune_steps,
                                warmup=0.05, threads=threads, init_from=str(pruned.path))
-            art = train_asr(ts, resolve(data), out, val_data=resolve(val_data or "zoo:eval"), overwrite=overwrite,
+            art = train_asr(ts, resolve(data), out, val_data=resolve(val_data), overwrite=overwrite,
                             log=lambda m: typer.echo(m, err=True))
     info = art.manifest["metrics"].get("prune") or {}
     typer.echo(f"wrote {out}: {json.dumps(info) if info else 'pruned and fine-tuned'}")
@@ -279,7 +280,7 @@ def distill_cmd(
     student_arch: str = typer.Option(..., help="Student architecture (cnn-ctc, lstm-ctc, crnn-ctc)."),
     student_config: Optional[list[str]] = typer.Option(None, "--student-config", help="Student option k=v (repeatable)."),
     data: str = typer.Option(..., help="Training manifest."),
-    val_data: str = typer.Option("zoo:eval", help="Validation manifest."),
+    val_data: str = typer.Option(..., help="Validation manifest (held out: the best checkpoint is picked on it)."),
     out: Path = typer.Option(..., "--out", "-o"),
     temperature: float = typer.Option(2.0, help="Softening temperature of both posteriors."),
     alpha: float = typer.Option(0.5, help="Weight of the KL term (1 - alpha weighs CTC)."),

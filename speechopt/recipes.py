@@ -161,11 +161,12 @@ def run_step(step: Step, source: Path, out: Path, data: str, log=print):
         from speechopt.steps.distill import DistillSettings, distill
         from speechopt.train import TrainSettings
 
-        if "data" not in opts:
-            raise SpeechoptError(f"step {step.id!r}: distill needs `data` (a training manifest)")
+        if "data" not in opts or "val_data" not in opts:
+            raise SpeechoptError(f"step {step.id!r}: distill needs `data` (a training manifest) and `val_data` "
+                                 "(a held-out manifest to pick the best checkpoint on)")
         ds = DistillSettings(opts.pop("student_arch"), opts.pop("student_config", {}), opts.pop("temperature", 2.0),
                              opts.pop("alpha", 0.5))
-        train_data, val_data = resolve(opts.pop("data")), resolve(opts.pop("val_data", data))
+        train_data, val_data = resolve(opts.pop("data")), resolve(opts.pop("val_data"))
         ts = TrainSettings(arch=ds.student_arch, **opts)
         return distill(source, ds, ts, train_data, val_data, out, log=log)
     from speechopt.steps.build import build_engine

@@ -93,6 +93,8 @@ def test_compression_commands(tmp_path, tiny_models, tiny_corpus):
     assert tuned.manifest["lineage"]["step"] == "finetune" and tuned.architecture["config"]["hidden"] == 17
     assert "amount must be in" in one_error_line(run("prune", src, "--amount", 1.2, "-o", tmp_path / "bad"))
     assert "needs --data" in one_error_line(run("prune", src, "--amount", 0.2, "--finetune-steps", 5, "-o", tmp_path / "b2"))
+    assert "--val-data (a held-out one)" in one_error_line(
+        run("prune", src, "--amount", 0.2, "--finetune-steps", 5, "--data", tiny_corpus, "-o", tmp_path / "b2"))
     r = run("quantize", src, "--method", "dynamic", "--validation-data", tiny_corpus, "-o", tmp_path / "q")
     assert r.exit_code == 0, r.output
     assert "torchscript" in r.stdout
