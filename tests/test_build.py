@@ -4,6 +4,7 @@ Nothing here proves that TensorRT builds or runs an engine (that is tests/test_g
 """
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from speechopt.steps.build import (
     MIN_FRAMES,
     build_engine,
     check_engine_compatible,
+    example_sizes,
     export_for_tensorrt,
     model_min_frames,
     normalize_hardware,
@@ -27,6 +29,8 @@ from speechopt.steps.build import (
     plan_precision,
     profile_from_durations,
     tensor_shapes,
+    torch_tensorrt_compile_settings,
+    torch_tensorrt_save_settings,
     validate_shapes,
     version_compatible_runs,
 )
@@ -264,6 +268,60 @@ def test_export_for_tensorrt_keeps_the_profile_dynamic(tiny_models):
     assert torch.equal(a[1], b[1]) and torch.allclose(a[0], b[0], atol=1e-5)
 
 
+def test_example_sizes_avoid_size_one_on_dynamic_axes():
+    assert example_sizes({"min": (1, 3), "opt": (8, 500), "max": (16, 3000)}) == (8, 500)
+    assert example_sizes({"min": (1, 3), "opt": (1, 3), "max": (8, 100)}) == (2, 3)  # 1 would be specialized
+    assert example_sizes({"min": (1, 3), "opt": (1, 3), "max": (1, 3)}) == (1, 3)  # static anyway
+
+
+def test_torch_tensorrt_compile_settings_per_release():
+    import torch
+
+    base = {"workspace_size", "version_compatible", "hardware_compatible", "timing_cache_path", "disable_tf32"}
+    autocast = base | {"enable_autocast", "autocast_low_precision_type"}  # 2.13-like: strongly typed only
+    common = dict(workspace_mb=256, timing_cache=None, version_compatible=False, hardware="none")
+    kw = torch_tensorrt_compile_settings("fp16", autocast, **common)
+    assert kw == {"workspace_size": 256 << 20, "version_compatible": False, "hardware_compatible": False,
+                  "enable_autocast": True, "autocast_low_precision_type": torch.float16}
+    # Releases with both switches: autocast goes with explicit typing, never with enabled_precisions.
+    kw = torch_tensorrt_compile_settings("fp16", autocast | {"use_explicit_typing", "enabled_precisions"}, **common)
+    assert kw["use_explicit_typing"] is True and kw["enable_autocast"] and "enabled_precisions" not in kw
+    # Older releases: weak typing, with explicit typing off where the switch exists (pytorch/TensorRT#4070).
+    kw = torch_tensorrt_compile_settings("fp16", base | {"enabled_precisions", "use_explicit_typing"}, **common)
+    assert kw["enabled_precisions"] == {torch.float16} and kw["use_explicit_typing"] is False
+    assert "use_explicit_typing" not in torch_tensorrt_compile_settings("fp16", base | {"enabled_precisions"}, **common)
+    # fp32 means fp32 (no TF32), as in the native build; the rest passes through.
+    kw = torch_tensorrt_compile_settings("fp32", autocast, workspace_mb=1, timing_cache=Path("/c/timing.bin"),
+                                         version_compatible=True, hardware="ampere_plus")
+    assert kw["disable_tf32"] is True and kw["timing_cache_path"] == "/c/timing.bin"
+    assert kw["version_compatible"] is True and kw["hardware_compatible"] is True and "enable_autocast" not in kw
+    # A setting the release does not take is refused with one line, not dropped.
+    with pytest.raises(SpeechoptError, match="torch-tensorrt 2.4.1 does not accept enabled_precisions") as e:
+        torch_tensorrt_compile_settings("fp16", base, version="2.4.1", **common)
+    one_line(e)
+    with pytest.raises(SpeechoptError, match="does not accept timing_cache_path"):
+        torch_tensorrt_compile_settings("fp32", base - {"timing_cache_path"}, **{**common, "timing_cache": Path("t")})
+
+
+def test_torch_tensorrt_save_settings_keep_the_axes_dynamic():
+    profile = {"min": (1, 8), "opt": (1, 200), "max": (8, 1000)}
+    kw = torch_tensorrt_save_settings({"output_format", "arg_inputs", "retrace", "dynamic_shapes"}, profile, 64,
+                                      device="cpu")
+    features, lengths = kw["arg_inputs"]
+    assert tuple(features.shape) == (2, 200, 64) and lengths.tolist() == [200, 200]  # batch 1 would be specialized
+    dyn_features, dyn_lengths = kw["dynamic_shapes"]
+    assert dyn_features[0] is dyn_lengths[0] and (dyn_features[0].min, dyn_features[0].max) == (1, 8)
+    assert (dyn_features[1].min, dyn_features[1].max) == (8, 1000)
+    assert kw["output_format"] == "exported_program" and "retrace" not in kw
+    # No dynamic_shapes to give: do not let save re-export from the (static) examples.
+    kw = torch_tensorrt_save_settings({"output_format", "arg_inputs", "retrace"}, profile, 64, device="cpu")
+    assert kw["retrace"] is False and "dynamic_shapes" not in kw
+    static_batch = {"min": (4, 8), "opt": (4, 200), "max": (4, 1000)}
+    dyn_features, dyn_lengths = torch_tensorrt_save_settings({"dynamic_shapes"}, static_batch, 64,
+                                                             device="cpu")["dynamic_shapes"]
+    assert set(dyn_features) == {1} and dyn_lengths == {}
+
+
 def test_export_for_tensorrt_failure_is_one_line():
     import torch
 
@@ -407,6 +465,9 @@ class _FakeTRT:
         class Config:
             hardware_compatibility_level = "NONE"
 
+            def __init__(self, logger):
+                self.logger = logger
+
             def set_memory_pool_limit(self, pool, size):
                 calls.append(("set_memory_pool_limit", pool, size))
 
@@ -421,13 +482,19 @@ class _FakeTRT:
                 return 0
 
             def create_timing_cache(self, data):
+                # What a stale cache file does (see _build_native): no cache, a logged serialization
+                # error, or a cache that set_timing_cache refuses (another device).
                 calls.append(("create_timing_cache", bytes(data)))
+                if bytes(data) == b"no-cache":
+                    return None
+                if bytes(data) == b"old-version":
+                    self.logger.log(ILogger.ERROR, "Serialization assertion magicTagRead == kMAGIC_TAG failed")
                 self.cache = Cache(bytes(data))
                 return self.cache
 
             def set_timing_cache(self, cache, ignore_mismatch):
                 calls.append(("set_timing_cache", ignore_mismatch))
-                return True
+                return cache.data != b"other-gpu"
 
             def get_timing_cache(self):
                 return self.cache
@@ -455,7 +522,7 @@ class _FakeTRT:
                 return Network()
 
             def create_builder_config(self):
-                return Config()
+                return Config(self.logger)
 
             def create_optimization_profile(self):
                 return Profile()
@@ -528,3 +595,20 @@ def test_fake_failures_are_one_line(monkeypatch, tmp_path):
     with pytest.raises(SpeechoptError, match=r"do not match the signature") as e:
         _native(monkeypatch, tmp_path, _FakeTRT("11.1.0.106", inputs=("x",)), plan_precision("fp32", "fp32", 11))
     one_line(e)
+
+
+@pytest.mark.parametrize("stale", [b"no-cache", b"old-version", b"other-gpu"])
+def test_fake_stale_timing_cache_starts_fresh(monkeypatch, tmp_path, stale):
+    cache = tmp_path / "timing.cache"
+    cache.write_bytes(stale)
+    fake = _FakeTRT("10.13.0.35")
+    plan, info = _native(monkeypatch, tmp_path, fake, plan_precision("fp32", "fp32", 10), timing_cache=cache)
+    assert plan == b"PLAN" and "started a new cache" in info["timing_cache_note"]
+    assert [c[1] for c in fake.calls if c[0] == "create_timing_cache"] == [stale, b""]
+    assert cache.read_bytes() == b"cache:"  # the fresh cache replaced the stale file
+    # The cache's own errors are not the build's: a failing build names only its own.
+    cache.write_bytes(stale)
+    with pytest.raises(SpeechoptError, match="could not build the engine: out of memory$") as e:
+        _native(monkeypatch, tmp_path, _FakeTRT("10.13.0.35", build_ok=False), plan_precision("fp32", "fp32", 10),
+                timing_cache=cache)
+    assert "magicTag" not in one_line(e)

@@ -158,6 +158,33 @@ def test_engine_runs_and_matches_pytorch(engine, crnn):
 
 
 @pytest.mark.tensorrt
+@pytest.mark.slow
+def test_version_compatible_engine_runs_and_the_timing_cache_is_reused(engine, onnx_models, crnn, tmp_path):
+    """A version-compatible plan embeds a lean runtime: the runner must set engine_host_code_allowed to load it.
+    The fixture's timing cache (same GPU, same TensorRT) must be accepted as is, not replaced."""
+    import torch
+
+    from speechopt.backends.tensorrt import TensorRTRunner
+    from speechopt.models.pytorch import load_pytorch_model
+    from speechopt.steps.build import build_engine
+
+    cache = engine.path.parent / "timing.cache"
+    art = build_engine(onnx_models["fp32"], tmp_path / "vc.engine", precision="fp32", profile_from_data=DATA,
+                       batch=(1, 1, 2), timing_cache=cache, version_compatible=True)
+    info = art.manifest["tensorrt"]
+    assert info["version_compatible"] is True and info["timing_cache_note"] is None
+    frontend, audios = _features(crnn[0], n=1)
+    feats, frames = frontend.from_arrays(audios)
+    with TensorRTRunner(art, device="tensorrt") as runner:
+        out = runner.infer({"features": feats.numpy(), "lengths": frames.numpy()})
+    with torch.inference_mode():
+        ref_lp, ref_n = load_pytorch_model(crnn[0])(feats, frames)
+    n = int(ref_n[0])
+    assert np.array_equal(out["out_lengths"], ref_n.numpy())
+    assert np.abs(out["log_probs"][0, :n] - ref_lp.numpy()[0, :n]).max() < 1e-2
+
+
+@pytest.mark.tensorrt
 def test_engine_from_another_gpu_is_refused(engine, tmp_path):
     from speechopt.artifact import MANIFEST, load_artifact
     from speechopt.backends.tensorrt import TensorRTRunner

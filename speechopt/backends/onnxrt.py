@@ -63,7 +63,11 @@ def provider_options(device: str, *, device_id: int = 0, fp16: bool = False, eng
     """The `providers` argument of an InferenceSession for `device`, most preferred first.
 
     GPU providers keep CPU after them for the few nodes they do not take (shape arithmetic); the
-    runner still checks that the requested provider is the session's first.
+    runner still checks that the requested provider is the session's first. The Python binding turns
+    every value into str() ("True"/"False" for bools), which is what the TensorRT EP parses, and
+    refuses an option name it does not know ("Invalid TensorRT EP option").
+    `trt_fp16_enable` is TensorRT's weak typing (BuilderFlag.FP16), which TensorRT 11 removed; there an
+    fp16 ONNX model (`speechopt quantize --method fp16`) is the way to fp16.
     """
     if device == "cpu":
         return [("CPUExecutionProvider", {})]
@@ -99,7 +103,9 @@ def check_providers(device: str, used: list[str], available: list[str], version:
         fix = (f"install the GPU build ({INSTALL_GPU}, not together with plain onnxruntime) "
                "on a machine with an NVIDIA GPU")
     else:
-        fix = (f"install the GPU build ({INSTALL_GPU}) and TensorRT 10 libraries on a machine with an NVIDIA GPU")
+        # NVIDIA's 10.x -> 11.x migration notes: ONNX Runtime supports TensorRT 11 from 1.27 on.
+        fix = (f"install the GPU build ({INSTALL_GPU}) and the TensorRT 10 libraries (or TensorRT 11 with "
+               "onnxruntime-gpu >= 1.27) on a machine with an NVIDIA GPU")
     raise BackendUnavailable(f"{device} requested ({requested}) but {where}; {fix}")
 
 

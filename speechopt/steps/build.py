@@ -2,10 +2,11 @@
 
 What is verified where: the pure parts (optimization profiles from a dataset's durations, shape checks,
 the precision plan per TensorRT major version, ONNX precision detection, engine compatibility rules,
-the Torch-TensorRT partition summary, the torch.export step of the Torch-TensorRT path) are unit-tested
-on CPU. The calls into TensorRT and Torch-TensorRT (`_build_native`, `_build_torch_tensorrt`) were
-written against NVIDIA's sources for TensorRT 10.x/11.x and Torch-TensorRT 2.x (see docs/gpu.md) but
-have **not been run on a GPU** in this repository's CI: they run in the GPU lane (`make test-gpu`).
+the Torch-TensorRT partition summary and compile/save settings per release, the torch.export step of the
+Torch-TensorRT path) are unit-tested on CPU. The calls into TensorRT and Torch-TensorRT (`_build_native`,
+`_build_torch_tensorrt`) were written against NVIDIA's sources for TensorRT 10.x/11.x and Torch-TensorRT
+2.x (see docs/gpu.md) but have **not been run on a GPU** in this repository's CI: they run in the GPU
+lane (`make test-gpu`).
 
 Speech-specific choices:
 
@@ -312,6 +313,16 @@ def check_engine_compatible(manifest: dict, trt_version: str, gpu_name: str, com
 
 
 # ------------------------------------------------------------------------------ Torch-TensorRT helpers
+def example_sizes(profile: dict) -> tuple[int, int]:
+    """(batch, frames) of the example inputs for torch.export: the opt shape, but >= 2 where the range allows.
+
+    torch.export specializes a dimension whose example size is 1 (it becomes static), so a dynamic axis
+    needs an example of at least 2. Used both for the export and for Torch-TensorRT's re-export on save.
+    """
+    (b1, t1), (b2, t2) = profile["opt"], profile["max"]
+    return min(max(b1, 2), b2), min(max(t1, 2), t2)
+
+
 def export_for_tensorrt(model, profile: dict, n_features: int, device: str = "cuda"):
     """torch.export the model with a shared dynamic batch and a dynamic frame axis bounded by `profile`.
 
@@ -322,12 +333,10 @@ def export_for_tensorrt(model, profile: dict, n_features: int, device: str = "cu
     """
     import torch
 
-    (b0, t0), (b1, t1), (b2, t2) = profile["min"], profile["opt"], profile["max"]
+    (b0, t0), (b2, t2) = profile["min"], profile["max"]
     Dim = torch.export.Dim
     frames = Dim("frames", min=t0, max=t2)
-    # Example sizes of 1 would be specialized as static, so examples use >= 2 where the range allows.
-    eb = min(max(b1, 2), b2)
-    et = min(max(t1, 2), t2)
+    eb, et = example_sizes(profile)
     batch = Dim("batch", min=b0, max=b2) if b2 > b0 else None
     dynamic = {"features": {1: frames, **({0: batch} if batch else {})}, "lengths": ({0: batch} if batch else {})}
     features = torch.randn(eb, et, n_features, device=device)
@@ -460,23 +469,94 @@ def _build_native(onnx_path: Path, shapes: dict, plan: dict, precision: str, wor
     cache_note = None
     if timing_cache is not None:
         data = timing_cache.read_bytes() if timing_cache.is_file() else b""
+        n_errors = len(logger.errors)
         cache = config.create_timing_cache(data)
-        if not config.set_timing_cache(cache, ignore_mismatch=False):
-            # A cache from another GPU or TensorRT version: start a fresh one rather than fail the build.
+        # set_timing_cache returns False for a cache from another device (pyCoreDoc.h); an unreadable blob
+        # (other TensorRT version, truncated file) is logged as an ERROR ("The timing cache will not be
+        # used", NVIDIA/TensorRT#3566), and the binding returns None if TensorRT returns no cache at all.
+        # In every case: start a fresh cache rather than fail the build.
+        if cache is None or not config.set_timing_cache(cache, ignore_mismatch=False) or len(logger.errors) > n_errors:
             cache_note = f"{timing_cache} was made on another GPU or TensorRT version; started a new cache"
             _LOG.warning(cache_note)
+            del logger.errors[n_errors:]  # not the build's errors: keep them out of a later failure line
             cache = config.create_timing_cache(b"")
-            config.set_timing_cache(cache, ignore_mismatch=False)
+            if cache is None or not config.set_timing_cache(cache, ignore_mismatch=False):
+                raise SpeechoptError(f"TensorRT {version} could not create a timing cache: {_summarize(logger.errors)}")
 
     log(f"building a {precision} engine (minutes for a large model)")
     t0 = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
-    seconds = time.perf_counter() - t0
+    seconds = time.perf_counter() - t0  # a blocking call: no device work is left in flight
     if serialized is None:
         raise SpeechoptError(f"TensorRT {version} could not build the engine: {_summarize(logger.errors)}")
     if timing_cache is not None:
+        # The builder adds its new timings to the attached cache; get_timing_cache returns it (pyCoreDoc.h).
         atomic_write_bytes(timing_cache, bytes(memoryview(config.get_timing_cache().serialize())))
     return bytes(memoryview(serialized)), {"build_seconds": round(seconds, 2), "timing_cache_note": cache_note}
+
+
+def torch_tensorrt_compile_settings(precision: str, accepted: Iterable[str], *, workspace_mb: int,
+                                    timing_cache: Path | None, version_compatible: bool, hardware: str,
+                                    version: str = "") -> dict:
+    """Keyword arguments for `torch_tensorrt.dynamo.compile` on the installed release.
+
+    `accepted` is that function's parameter names. fp16: releases with `enable_autocast` cast the graph
+    to fp16 (strongly typed, the only mode on TensorRT 11); the "Autocast and Precision Management"
+    docs pair it with use_explicit_typing=True where that switch exists. Older releases use weak typing,
+    enabled_precisions={fp16} with use_explicit_typing=False where the switch exists (releases defaulting
+    it to True refuse enabled_precisions: pytorch/TensorRT#4070). fp32 disables TF32, as the native build
+    clears BuilderFlag.TF32. A setting the release does not take is an error, not silently dropped.
+    """
+    import torch
+
+    accepted = set(accepted)
+    wanted = {"workspace_size": int(workspace_mb) << 20, "version_compatible": bool(version_compatible),
+              "hardware_compatible": hardware == "ampere_plus"}
+    if timing_cache is not None:
+        wanted["timing_cache_path"] = str(timing_cache)
+    if precision == "fp32":
+        wanted["disable_tf32"] = True
+    elif precision == "fp16":
+        if "enable_autocast" in accepted:
+            wanted.update(enable_autocast=True, autocast_low_precision_type=torch.float16)
+            if "use_explicit_typing" in accepted:
+                wanted["use_explicit_typing"] = True
+        else:
+            wanted["enabled_precisions"] = {torch.float16}
+            if "use_explicit_typing" in accepted:
+                wanted["use_explicit_typing"] = False
+    missing = sorted(set(wanted) - accepted)
+    if missing:
+        raise SpeechoptError(f"torch-tensorrt {version or '(installed)'} does not accept {', '.join(missing)}")
+    return wanted
+
+
+def torch_tensorrt_save_settings(save_params: Iterable[str], profile: dict, n_features: int,
+                                 device: str = "cuda") -> dict:
+    """Keyword arguments for `torch_tensorrt.save` that keep the saved program's batch and frame axes dynamic.
+
+    `save` re-exports the compiled module from the example inputs (retrace=True is the default since
+    pytorch/TensorRT#3875); releases that take `dynamic_shapes` get the profile's Dims, and the examples
+    use >= 2 where the range allows (a size-1 example is specialized, see `example_sizes`). A release
+    with `retrace` but no `dynamic_shapes` would re-export static shapes, so there retrace=False
+    serializes the compiled graph's own symbolic shapes instead (save docstring).
+    """
+    import torch
+
+    save_params = set(save_params)
+    eb, et = example_sizes(profile)
+    example = [torch.randn(eb, et, int(n_features), device=device),
+               torch.full((eb,), et, dtype=torch.int64, device=device)]
+    kwargs = {"output_format": "exported_program", "arg_inputs": example}
+    if "dynamic_shapes" in save_params:
+        (b0, t0), (b2, t2) = profile["min"], profile["max"]
+        batch = torch.export.Dim("batch", min=b0, max=b2) if b2 > b0 else None
+        frames = torch.export.Dim("frames", min=t0, max=t2)
+        # Positional form (one entry per forward argument): independent of placeholder names.
+        kwargs["dynamic_shapes"] = ({1: frames, **({0: batch} if batch else {})}, ({0: batch} if batch else {}))
+    elif "retrace" in save_params:
+        kwargs["retrace"] = False
+    return kwargs
 
 
 def _build_torch_tensorrt(source: Artifact, profile: dict, shapes: dict, precision: str, workspace_mb: int,
@@ -501,6 +581,10 @@ def _build_torch_tensorrt(source: Artifact, profile: dict, shapes: dict, precisi
     if hardware == "same_compute_capability":
         raise SpeechoptError("Torch-TensorRT offers only ampere-plus hardware compatibility; use --via tensorrt")
     n_features = shapes["features"]["min"][2]
+    kwargs = torch_tensorrt_compile_settings(
+        precision, inspect.signature(torch_tensorrt.dynamo.compile).parameters, workspace_mb=workspace_mb,
+        timing_cache=timing_cache, version_compatible=version_compatible, hardware=hardware,
+        version=torch_tensorrt.__version__)
     model = load_pytorch_model(source).to("cuda").eval()
     log("exporting with torch.export")
     program = export_for_tensorrt(model, profile, n_features, device="cuda")
@@ -509,43 +593,26 @@ def _build_torch_tensorrt(source: Artifact, profile: dict, shapes: dict, precisi
                              max_shape=tuple(shapes[name]["max"]), dtype=dtype, name=name)
         for name, dtype in (("features", torch.float32), ("lengths", torch.int64))
     ]
-    accepted = inspect.signature(torch_tensorrt.dynamo.compile).parameters
-    wanted = {"workspace_size": int(workspace_mb) << 20, "version_compatible": bool(version_compatible),
-              "hardware_compatible": hardware == "ampere_plus"}
-    if timing_cache is not None:
-        wanted["timing_cache_path"] = str(timing_cache)
-    if precision == "fp16":
-        if "enable_autocast" in accepted:  # 2.10+: strongly typed; autocast rewrites the graph to fp16
-            wanted.update(enable_autocast=True, autocast_low_precision_type=torch.float16)
-        else:  # older releases: weak typing
-            wanted["enabled_precisions"] = {torch.float16}
-    kwargs = {k: v for k, v in wanted.items() if k in accepted or k == "enabled_precisions"}
-    ignored = sorted(set(wanted) - set(kwargs))
-    if ignored:
-        raise SpeechoptError(f"torch-tensorrt {torch_tensorrt.__version__} does not accept {', '.join(ignored)}")
     log(f"compiling with Torch-TensorRT {torch_tensorrt.__version__} (minutes)")
     t0 = time.perf_counter()
     try:
-        compiled = torch_tensorrt.compile(program, ir="dynamo", arg_inputs=inputs, **kwargs)
+        # dynamo.compile is the documented entry point for an ExportedProgram ("Compiling Exported Programs"
+        # docs), and the function whose parameters `kwargs` was checked against; torch_tensorrt.compile's
+        # handling of an ExportedProgram and of enabled_precisions changed between releases.
+        compiled = torch_tensorrt.dynamo.compile(program, inputs, **kwargs)
     except Exception as exc:  # noqa: BLE001
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise SpeechoptError(f"Torch-TensorRT could not compile the model ({type(exc).__name__}: {first})") from None
-    seconds = time.perf_counter() - t0
+    seconds = time.perf_counter() - t0  # host-blocking: the engines are built when compile returns
     summary = partition_summary(compiled)
     has_rnn = any(isinstance(m, (torch.nn.LSTM, torch.nn.GRU)) for m in model.modules())
     if summary["fallback"]:
+        # A PyTorch block is an op without a converter, or a run of convertible ops shorter than
+        # min_block_size (default 5, dynamo.compile docs), which Torch-TensorRT also leaves to PyTorch.
         summary["note"] = ("LSTM/GRU run in PyTorch (Torch-TensorRT has no converter for them); only the other "
-                           "layers run in TensorRT" if has_rnn else "some ops run in PyTorch (no converter)")
-    example = [torch.randn(*shapes["features"]["opt"], device="cuda"),
-               torch.full(tuple(shapes["lengths"]["opt"]), shapes["features"]["opt"][1], dtype=torch.int64, device="cuda")]
-    save_params = inspect.signature(torch_tensorrt.save).parameters
-    save_kwargs = {"output_format": "exported_program", "arg_inputs": example}
-    if "dynamic_shapes" in save_params:
-        b = profile
-        batch = torch.export.Dim("batch", min=b["min"][0], max=b["max"][0]) if b["max"][0] > b["min"][0] else None
-        frames = torch.export.Dim("frames", min=b["min"][1], max=b["max"][1])
-        # Positional form (one entry per forward argument): independent of placeholder names.
-        save_kwargs["dynamic_shapes"] = ({1: frames, **({0: batch} if batch else {})}, ({0: batch} if batch else {}))
+                           "layers run in TensorRT" if has_rnn else
+                           "some ops run in PyTorch (no converter, or a block shorter than min_block_size)")
+    save_kwargs = torch_tensorrt_save_settings(inspect.signature(torch_tensorrt.save).parameters, profile, n_features)
 
     def write(path: Path) -> None:
         torch_tensorrt.save(compiled, str(path), **save_kwargs)
