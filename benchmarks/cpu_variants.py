@@ -26,7 +26,7 @@ VARIANTS = ["torchscript", "onnx", "onnx-int8-dynamic-default", "onnx-int8-dynam
             "onnx-fp16", "torch-int8-dynamic", "pruned-unstructured", "pruned-structured"]
 
 
-def make_variants(model: Path, work: Path, wanted: list[str], data: str) -> dict[str, Path]:
+def make_variants(model: Path, work: Path, wanted: list[str], data: str, prefix: str = "") -> dict[str, Path]:
     from speechopt.steps.export import export_model
     from speechopt.steps.prune import PruneSettings, prune
     from speechopt.steps.quantize import QuantizeSettings, quantize
@@ -37,35 +37,35 @@ def make_variants(model: Path, work: Path, wanted: list[str], data: str) -> dict
     def need_onnx():
         nonlocal onnx
         if onnx is None:
-            onnx = export_model(model, "onnx", work / "onnx", validation_data=data)
+            onnx = export_model(model, "onnx", work / f"{prefix}onnx", validation_data=data)
         return onnx
 
     for name in wanted:
         t0 = time.time()
         if name == "torchscript":
-            art = export_model(model, "torchscript", work / name, validation_data=data)
+            art = export_model(model, "torchscript", work / f"{prefix}{name}", validation_data=data)
         elif name == "onnx":
             art = need_onnx()
         elif name == "onnx-int8-dynamic-default":  # the recipe a user copies: every op type, library defaults
-            art = quantize(need_onnx(), work / name, QuantizeSettings(method="dynamic", op_types=[
+            art = quantize(need_onnx(), work / f"{prefix}{name}", QuantizeSettings(method="dynamic", op_types=[
                 "Conv", "MatMul", "Gemm", "LSTM", "GRU", "Attention"]), validation_data=data)
         elif name == "onnx-int8-dynamic":
-            art = quantize(need_onnx(), work / name, QuantizeSettings(method="dynamic"), validation_data=data)
+            art = quantize(need_onnx(), work / f"{prefix}{name}", QuantizeSettings(method="dynamic"), validation_data=data)
         elif name == "onnx-int8-static":
-            art = quantize(need_onnx(), work / name, QuantizeSettings(method="static", calibration_data=data),
+            art = quantize(need_onnx(), work / f"{prefix}{name}", QuantizeSettings(method="static", calibration_data=data),
                            validation_data=data)
         elif name == "onnx-fp16":
-            art = quantize(need_onnx(), work / name, QuantizeSettings(method="fp16"), validation_data=data)
+            art = quantize(need_onnx(), work / f"{prefix}{name}", QuantizeSettings(method="fp16"), validation_data=data)
         elif name == "torch-int8-dynamic":
-            art = quantize(model, work / name, QuantizeSettings(method="dynamic"), validation_data=data)
+            art = quantize(model, work / f"{prefix}{name}", QuantizeSettings(method="dynamic"), validation_data=data)
         elif name == "pruned-unstructured":
-            art = prune(model, work / name, PruneSettings(amount=0.5))
+            art = prune(model, work / f"{prefix}{name}", PruneSettings(amount=0.5))
         elif name == "pruned-structured":
-            art = prune(model, work / name, PruneSettings(amount=0.3, structured=True))
+            art = prune(model, work / f"{prefix}{name}", PruneSettings(amount=0.3, structured=True))
         else:
             raise SystemExit(f"unknown variant {name}; known: {', '.join(VARIANTS)}")
-        print(f"made {name} in {time.time() - t0:.1f} s", file=sys.stderr)
-        made[name] = art.path
+        print(f"made {prefix}{name} in {time.time() - t0:.1f} s", file=sys.stderr)
+        made[prefix + name] = art.path
     return made
 
 
@@ -120,6 +120,8 @@ def main() -> None:
     p.add_argument("--data", default="zoo:eval")
     p.add_argument("--variants", default="torchscript,onnx", help=f"comma-separated from: {','.join(VARIANTS)} or 'all'")
     p.add_argument("--extra", nargs="*", default=[], help="ready-made artifacts to include")
+    p.add_argument("--extra-variants", default="onnx-int8-dynamic",
+                   help="variants also made from each --extra artifact (e.g. a distilled student in int8)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16])
@@ -130,7 +132,12 @@ def main() -> None:
     wanted = VARIANTS if args.variants == "all" else [v for v in args.variants.split(",") if v]
     with tempfile.TemporaryDirectory(prefix="speechopt-study-") as tmp:
         made = make_variants(model, Path(tmp), wanted, data)
-        artifacts = [str(model)] + [str(p) for p in made.values()] + [str(resolve(e)) for e in args.extra]
+        extra_wanted = [v for v in args.extra_variants.split(",") if v]
+        for e in args.extra:
+            path = resolve(e)
+            made[path.name] = path
+            made.update(make_variants(path, Path(tmp), extra_wanted, data, prefix=f"{path.name}+"))
+        artifacts = [str(model)] + [str(p) for p in made.values()]
         settings = BenchSettings(data=data, backends=["cpu"], batch_sizes=args.batch_sizes, threads=args.threads,
                                  min_seconds=args.min_seconds)
         runs, reports = [], []
