@@ -277,7 +277,7 @@ def prune_cmd(
 @command(app, "distill")
 def distill_cmd(
     teacher: str = typer.Argument(..., help="Teacher: a pytorch ASR artifact (or zoo:NAME)."),
-    student_arch: str = typer.Option(..., help="Student architecture (cnn-ctc, lstm-ctc, crnn-ctc)."),
+    student_arch: Optional[str] = typer.Option(None, help="Student architecture (cnn-ctc, lstm-ctc, crnn-ctc)."),
     student_config: Optional[list[str]] = typer.Option(None, "--student-config", help="Student option k=v (repeatable)."),
     data: str = typer.Option(..., help="Training manifest."),
     val_data: str = typer.Option(..., help="Validation manifest (held out: the best checkpoint is picked on it)."),
@@ -289,6 +289,8 @@ def distill_cmd(
     time_budget: Optional[float] = typer.Option(None, help="Minutes."),
     val_every: float = typer.Option(5.0, help="Minutes between validations in a time-budgeted run."),
     lr: float = typer.Option(2e-3),
+    init_from: Optional[str] = typer.Option(None, help="Start the student from these weights (e.g. a structured-pruned "
+                                            "teacher); its architecture and configuration become the student's."),
     seed: int = typer.Option(0),
     threads: Optional[int] = typer.Option(None),
     resume: bool = typer.Option(False),
@@ -300,7 +302,8 @@ def distill_cmd(
     from speechopt.zoo import resolve
 
     ts = TrainSettings(arch=student_arch, lr=lr, epochs=epochs, max_steps=max_steps, time_budget_min=time_budget,
-                       val_every_min=val_every, seed=seed, threads=threads)
+                       val_every_min=val_every, seed=seed, threads=threads,
+                       init_from=str(resolve(init_from)) if init_from else None)
     art = distill(resolve(teacher), DistillSettings(student_arch, _parse_kv(student_config), temperature, alpha), ts,
                   resolve(data), resolve(val_data), out, resume=resume, overwrite=overwrite,
                   log=lambda m: typer.echo(m, err=True))

@@ -70,7 +70,7 @@ def _step_options(step: str) -> set[str]:
 
         return {f.name for f in fields(PruneSettings)}
     if step == "distill":
-        return {"student_arch", "student_config", "temperature", "alpha", "data", "val_data", "epochs",
+        return {"student_arch", "student_config", "init_from", "temperature", "alpha", "data", "val_data", "epochs",
                 "max_steps", "time_budget_min", "lr", "seed", "threads"}
     from speechopt.steps.build import build_engine
 
@@ -164,10 +164,12 @@ def run_step(step: Step, source: Path, out: Path, data: str, log=print):
         if "data" not in opts or "val_data" not in opts:
             raise SpeechoptError(f"step {step.id!r}: distill needs `data` (a training manifest) and `val_data` "
                                  "(a held-out manifest to pick the best checkpoint on)")
-        ds = DistillSettings(opts.pop("student_arch"), opts.pop("student_config", {}), opts.pop("temperature", 2.0),
+        ds = DistillSettings(opts.pop("student_arch", None), opts.pop("student_config", {}), opts.pop("temperature", 2.0),
                              opts.pop("alpha", 0.5))
         train_data, val_data = resolve(opts.pop("data")), resolve(opts.pop("val_data"))
-        ts = TrainSettings(arch=ds.student_arch, **opts)
+        if opts.get("init_from"):
+            opts["init_from"] = str(resolve(opts["init_from"]))
+        ts = TrainSettings(arch=ds.student_arch or "", **opts)
         return distill(source, ds, ts, train_data, val_data, out, log=log)
     from speechopt.steps.build import build_engine
 

@@ -197,13 +197,15 @@ def train_asr(settings: TrainSettings, data: str | Path, out: str | Path, val_da
         from speechopt.artifact import load_artifact
         from speechopt.models.pytorch import load_pytorch_model
 
-        parent = load_artifact(settings.init_from)
-        if parent.architecture["name"] != settings.arch or parent.architecture["config"] != config:
-            raise SpeechoptError(f"{parent.path}: --init-from needs the same architecture and config "
-                                 f"({parent.architecture['name']} vs {settings.arch})")
-        if parent.manifest["frontend"] != fconf.to_dict():
-            raise SpeechoptError(f"{parent.path}: --init-from needs the same frontend settings")
-        model.load_state_dict(load_pytorch_model(parent).state_dict())
+        start = load_artifact(settings.init_from)
+        if start.architecture["name"] != settings.arch or start.architecture["config"] != config:
+            raise SpeechoptError(f"{start.path}: --init-from needs the same architecture and config "
+                                 f"({start.architecture['name']} vs {settings.arch})")
+        if start.manifest["frontend"] != fconf.to_dict():
+            raise SpeechoptError(f"{start.path}: --init-from needs the same frontend settings")
+        model.load_state_dict(load_pytorch_model(start).state_dict())
+        # A distilled student's parent is its teacher; the starting weights stay in the settings (init_from).
+        parent = teacher if teacher is not None else start
     train_set = FeatureSet(data, frontend, tokenizer, settings.max_utterances)
     if val_data is not None:
         val_set = FeatureSet(val_data, frontend, tokenizer, label="validation", keep_audio=True)

@@ -34,6 +34,29 @@ def test_distill_writes_student_with_lineage(tiny_models, tiny_corpus, tmp_path)
     assert m["architecture"]["config"]["hidden"] == 8
 
 
+def test_distill_starts_from_a_pruned_teacher(tiny_models, tiny_corpus, tmp_path):
+    """--init-from: the student takes the pruned model's shape and weights; its parent is still the teacher."""
+    from speechopt.artifact import load_artifact
+    from speechopt.steps.prune import PruneSettings, prune
+
+    teacher = tiny_models["crnn-ctc"]
+    pruned = prune(teacher, tmp_path / "pruned", PruneSettings(amount=0.5, structured=True))
+    student = distill(teacher, DistillSettings(None), TrainSettings(arch="", max_steps=1, threads=1,
+                                                                     init_from=str(pruned.path)),
+                      tiny_corpus, tiny_corpus, tmp_path / "s", log=lambda m: None)
+    m = load_artifact(student.path).manifest
+    assert m["architecture"]["config"] == pruned.architecture["config"]
+    assert m["lineage"]["parent"]["checksum"] == load_artifact(teacher).checksum
+    assert m["lineage"]["settings"]["init_from"] == str(pruned.path)
+    with pytest.raises(SpeechoptError, match="drop --student-config"):
+        distill(teacher, DistillSettings(None, {"hidden": 4}), TrainSettings(arch="", max_steps=1, init_from=str(pruned.path)),
+                tiny_corpus, tiny_corpus, tmp_path / "x", log=lambda m: None)
+    with pytest.raises(SpeechoptError, match="not a cnn-ctc"):
+        distill(teacher, DistillSettings("cnn-ctc"), TrainSettings(arch="", max_steps=1, init_from=str(pruned.path)),
+                tiny_corpus, tiny_corpus, tmp_path / "y", log=lambda m: None)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
 def test_incompatible_student_is_refused(tiny_models, tiny_corpus, tmp_path):
     with pytest.raises(SpeechoptError, match="vocabulary"):
         distill(tiny_models["cnn-ctc"], DistillSettings("cnn-ctc", {"channels": 8, "blocks": 1, "vocab_size": 40}),

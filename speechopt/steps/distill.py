@@ -16,7 +16,7 @@ from speechopt.errors import SpeechoptError
 
 @dataclass
 class DistillSettings:
-    student_arch: str
+    student_arch: str | None  # None: taken from the artifact the student starts from (init_from)
     student_config: dict = field(default_factory=dict)
     temperature: float = 2.0
     alpha: float = 0.5
@@ -70,8 +70,19 @@ def distill(teacher_path, settings: DistillSettings, train_settings, data, val_d
     if teacher.task != "asr" or teacher.format != "pytorch":
         raise SpeechoptError(f"{teacher.path}: the teacher must be a pytorch ASR artifact")
     teacher_model = load_pytorch_model(teacher)
-    arch = get_architecture(settings.student_arch)
     t_config = teacher.architecture["config"]
+    if train_settings.init_from:  # e.g. a structured-pruned copy of the teacher: its shape is the student's
+        start = load_artifact(train_settings.init_from)
+        if settings.student_arch not in (None, start.architecture["name"]):
+            raise SpeechoptError(f"{start.path} is a {start.architecture['name']}, not a {settings.student_arch}: "
+                                 "drop --student-arch or start from a matching artifact")
+        if settings.student_config:
+            raise SpeechoptError("--init-from gives the student's configuration: drop --student-config")
+        settings.student_arch = start.architecture["name"]
+        settings.student_config = dict(start.architecture["config"])
+    if settings.student_arch is None:
+        raise SpeechoptError("give --student-arch (or --init-from a student to start from)")
+    arch = get_architecture(settings.student_arch)
     config = {"n_features": t_config["n_features"], "vocab_size": t_config["vocab_size"], **settings.student_config}
     student = arch.build(config).eval()
     check_student(teacher_model, student, t_config["n_features"], len(teacher.tokenizer()),
