@@ -424,6 +424,10 @@ from speechopt.cli_gpu import register as _register_gpu_commands  # noqa: E402  
 
 _register_gpu_commands(app, command)
 
+from speechopt.cli_hf import register as _register_hf_commands  # noqa: E402  (import-hf)
+
+_register_hf_commands(app, command)
+
 
 def main() -> None:
     app()

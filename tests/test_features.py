@@ -56,3 +56,32 @@ def test_unknown_frontend_kind():
 
     with pytest.raises(SpeechoptError, match="unknown frontend kind"):
         Frontend(FrontendConfig(kind="cqt"))
+
+
+def test_waveform_frontend_normalizes_each_utterance_over_its_own_samples():
+    cfg = FrontendConfig(kind="waveform")
+    fe = Frontend(cfg)
+    long, short = _tone(0.8), _tone(0.5, freq=220.0, seed=1) + 0.05  # a DC offset the normalization removes
+    feats, lengths = fe.from_arrays([long, short])
+    assert feats.shape == (2, 12800, 1) and cfg.num_features == 1
+    assert lengths.tolist() == [12800, 8000] == [cfg.num_frames(12800), cfg.num_frames(8000)]
+    assert torch.all(feats[1, 8000:] == 0)  # padding stays exactly zero
+    # Wav2Vec2FeatureExtractor's zero_mean_unit_var_norm, applied to the utterance alone
+    expected = (short - short.mean()) / np.sqrt(short.var() + 1e-7)
+    np.testing.assert_allclose(feats[1, :8000, 0].numpy(), expected, atol=1e-5)
+    alone, _ = fe.from_arrays([short])
+    assert torch.allclose(alone[0], feats[1, :8000], atol=1e-6)
+
+
+def test_waveform_frontend_without_normalization_passes_samples_through():
+    audio = _tone(0.3)
+    feats, lengths = Frontend(FrontendConfig(kind="waveform", normalize="none")).from_arrays([audio, audio[:100]])
+    assert torch.equal(feats[0, :, 0], torch.from_numpy(audio)) and lengths.tolist() == [len(audio), 100]
+    assert torch.all(feats[1, 100:] == 0)
+
+
+def test_unknown_frontend_kind_is_one_line():
+    from speechopt.errors import SpeechoptError
+
+    with pytest.raises(SpeechoptError, match="unknown frontend kind 'spectrogram'"):
+        Frontend(FrontendConfig(kind="spectrogram"))

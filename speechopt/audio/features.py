@@ -1,8 +1,11 @@
-"""Log-mel and MFCC frontends in plain torch (no torchaudio), identical for every backend.
+"""Log-mel, MFCC and raw-waveform frontends in plain torch (no torchaudio), identical for every backend.
 
 The frontend runs outside the exported acoustic model, so that ONNX, TorchScript and TensorRT variants
 all see exactly the features the PyTorch model was trained on. Per-utterance mean/variance normalization
 makes the features invariant to recording gain (a gain is an additive constant in the log domain).
+
+The waveform frontend is for models that learn their own front end (wav2vec2): its "features" are the
+samples themselves, (B, N, 1), one time step per sample.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class FrontendConfig:
-    kind: str = "logmel"  # logmel | mfcc
+    kind: str = "logmel"  # logmel | mfcc | waveform
     sample_rate: int = 16000
     n_fft: int = 400  # 25 ms window
     hop_length: int = 160  # 10 ms hop
@@ -27,10 +30,12 @@ class FrontendConfig:
 
     @property
     def num_features(self) -> int:
-        return self.n_mfcc if self.kind == "mfcc" else self.n_mels
+        return {"mfcc": self.n_mfcc, "waveform": 1}.get(self.kind, self.n_mels)
 
     def num_frames(self, num_samples):
-        """Frames produced for `num_samples` samples (centered STFT); works on ints and tensors."""
+        """Frames produced for `num_samples` samples (centered STFT, or one per sample for waveform)."""
+        if self.kind == "waveform":
+            return num_samples
         return num_samples // self.hop_length + 1
 
     def to_dict(self) -> dict:
@@ -68,6 +73,11 @@ def dct_matrix(n_mfcc: int, n_mels: int) -> np.ndarray:
     return dct.T.astype(np.float32)
 
 
+# Wav2Vec2FeatureExtractor's epsilon in zero_mean_unit_var_norm, so imported models see what they were trained on.
+WAVEFORM_NORM_EPS = 1e-7
+KINDS = ("logmel", "mfcc", "waveform")
+
+
 class Frontend:
     """Waveforms (B, N) + lengths (B,) -> features (B, T, F) + frame lengths (B,)."""
 
@@ -79,15 +89,17 @@ class Frontend:
         self._window = torch.hann_window(config.n_fft)
         self._mel = torch.from_numpy(mel_filterbank(config.sample_rate, config.n_fft, config.n_mels, config.f_min, f_max))
         self._dct = torch.from_numpy(dct_matrix(config.n_mfcc, config.n_mels)) if config.kind == "mfcc" else None
-        if config.kind not in ("logmel", "mfcc"):
+        if config.kind not in KINDS:
             from speechopt.errors import SpeechoptError
 
-            raise SpeechoptError(f"unknown frontend kind {config.kind!r} (logmel or mfcc)")
+            raise SpeechoptError(f"unknown frontend kind {config.kind!r} ({', '.join(KINDS)})")
 
     def __call__(self, waveforms, lengths):
         import torch
 
         c = self.config
+        if c.kind == "waveform":
+            return self._waveform(waveforms, lengths)
         with torch.no_grad():
             # Zero (not reflect) centre padding: then an utterance's frames are the same alone or padded
             # in a batch, since batch padding is zeros too.
@@ -106,6 +118,23 @@ class Frontend:
                 feats = (feats - mean) / torch.sqrt(var + 1e-5)
             feats = feats * mask  # padding frames are exactly zero
         return feats.contiguous(), frames
+
+    def _waveform(self, waveforms, lengths):
+        """The samples as (B, N, 1), each utterance optionally at zero mean and unit variance over its own
+        samples (as Wav2Vec2FeatureExtractor does for one utterance); padding stays exactly zero."""
+        import torch
+
+        with torch.no_grad():
+            mask = torch.arange(waveforms.shape[1])[None, :] < lengths[:, None]
+            x = waveforms * mask
+            if self.config.normalize == "per_utterance":
+                # float64 statistics: float32 sums over hundreds of thousands of samples lose precision
+                x64 = x.to(torch.float64)
+                count = lengths.clamp(min=1).to(torch.float64)[:, None]
+                mean = x64.sum(1, keepdim=True) / count
+                var = ((x64 - mean).square() * mask).sum(1, keepdim=True) / count
+                x = ((x64 - mean) / torch.sqrt(var + WAVEFORM_NORM_EPS) * mask).to(waveforms.dtype)
+        return x.unsqueeze(-1).contiguous(), lengths
 
     def from_arrays(self, audios: list[np.ndarray]):
         """Pad a list of 1-D float32 arrays into a batch and compute features."""

@@ -19,6 +19,9 @@ class Architecture:
     target: str  # "module:Class", imported only when a model is built
     defaults: dict
     summary: str
+    # False for imported models whose config is another library's (a Hugging Face config.json): keys beyond
+    # the defaults are passed through to the builder, which validates them.
+    strict_keys: bool = True
 
     def build(self, config: dict):
         module, cls = self.target.split(":")
@@ -26,7 +29,7 @@ class Architecture:
 
     def full_config(self, config: dict) -> dict:
         unknown = set(config) - set(self.defaults)
-        if unknown:
+        if unknown and self.strict_keys:
             raise SpeechoptError(f"{self.name}: unknown config keys {sorted(unknown)}; known: {sorted(self.defaults)}")
         return {**self.defaults, **config}
 
@@ -50,6 +53,13 @@ _REGISTRY: dict[str, Architecture] = {
             "crnn-ctc", "asr", "speechopt.models.asr:CRNNCTC",
             {**_ASR_IO, "conv_channels": 32, "proj": 256, "hidden": 192, "layers": 2, "dropout": 0.1},
             "2-D conv front end (2x time subsampling), bidirectional LSTM, linear to characters, CTC",
+        ),
+        Architecture(
+            "hf-wav2vec2-ctc", "asr", "speechopt.models.hf_wav2vec2:HFWav2Vec2CTC",
+            {"n_features": 1, "vocab_size": 32},
+            "Hugging Face Wav2Vec2ForCTC (speechopt import-hf): raw waveform in, character CTC out; "
+            "config is the model's config.json",
+            strict_keys=False,
         ),
     ]
 }

@@ -101,7 +101,7 @@ def export_model(source, to: str, out, *, mode: str = "trace", opset: int = 17, 
         settings.update(opset=opset, exporter=exporter)
 
     n_features = int(artifact.manifest["signature"]["inputs"][0]["shape"][2])
-    example = _example_inputs(n_features)
+    example = _example_inputs(n_features, time_steps_per_frame(artifact.frontend()))
     arch = artifact.architecture["name"]
     with tempfile.TemporaryDirectory(prefix="speechopt-export-") as tmp:
         path = Path(tmp) / filename
@@ -179,13 +179,28 @@ def _require_onnx() -> None:
                                  "pip install 'speechopt[onnx]'") from None
 
 
-def _example_inputs(n_features: int):
+def time_steps_per_frame(frontend_config) -> int:
+    """Model input time steps per 10 ms frame: 1 for spectral features, the samples per 10 ms for waveforms.
+
+    The shape tables above count 10 ms frames; a waveform model's time axis is samples, and 37 samples
+    would be shorter than wav2vec2's first convolution window (400 samples for wav2vec2-base).
+    """
+    return frontend_config.sample_rate // 100 if frontend_config.kind == "waveform" else 1
+
+
+def _example_inputs(n_features: int, time_scale: int = 1):
     import torch
 
     generator = torch.Generator().manual_seed(0)
-    features = torch.randn(len(EXAMPLE_FRAMES), max(EXAMPLE_FRAMES), n_features, generator=generator)
-    lengths = torch.tensor(EXAMPLE_FRAMES, dtype=torch.int64)
+    steps = [f * time_scale for f in EXAMPLE_FRAMES]
+    features = torch.randn(len(steps), max(steps), n_features, generator=generator)
+    lengths = torch.tensor(steps, dtype=torch.int64)
     return features * _frame_mask(lengths, features.shape[1]), lengths
+
+
+def _min_steps(example) -> int:
+    """MIN_FRAMES in the example's time unit (frames, or samples for a waveform model)."""
+    return MIN_FRAMES * (int(example[0].shape[1]) // max(EXAMPLE_FRAMES))
 
 
 def _frame_mask(lengths, frames: int):
@@ -194,12 +209,12 @@ def _frame_mask(lengths, frames: int):
     return (torch.arange(frames)[None, :] < lengths[:, None]).unsqueeze(-1).to(torch.float32)
 
 
-def _random_batch(batch: int, frames: int, n_features: int, seed: int):
+def _random_batch(batch: int, frames: int, n_features: int, seed: int, min_frames: int = MIN_FRAMES):
     """Zero-padded features like the frontend's: the first utterance is full length, the others shorter."""
     import torch
 
     generator = torch.Generator().manual_seed(seed)
-    lengths = torch.tensor([max(MIN_FRAMES, frames - (frames * i) // 3) for i in range(batch)], dtype=torch.int64)
+    lengths = torch.tensor([max(min_frames, frames - (frames * i) // 3) for i in range(batch)], dtype=torch.int64)
     features = torch.randn(batch, frames, n_features, generator=generator)
     return (features * _frame_mask(lengths, frames)).numpy(), lengths.numpy()
 
@@ -231,7 +246,7 @@ def _export_torchscript(model, example, path: Path, mode: str, arch: str) -> dic
             raise SpeechoptError(f"torch.jit.{mode} cannot compile {arch} ({_first_line(exc)}); "
                                  f"try mode {other} or --to onnx") from None
         torch.jit.save(module, str(path))
-    return {"exporter": f"torch.jit.{mode}", "example_frames": list(EXAMPLE_FRAMES), "deprecated_upstream": True}
+    return {"exporter": f"torch.jit.{mode}", "example_frames": example[1].tolist(), "deprecated_upstream": True}
 
 
 def _onnx_exporter_order(model, exporter: str) -> tuple[list[str], str]:
@@ -246,6 +261,9 @@ def _onnx_exporter_order(model, exporter: str) -> tuple[list[str], str]:
         return ["legacy"], "requested"
     if exporter == "dynamo":
         return ["dynamo"], "requested"
+    preferred = getattr(model, "onnx_exporter", None)  # a model that knows which exporter suits it
+    if preferred:
+        return [preferred], getattr(model, "onnx_exporter_reason", f"{type(model).__name__} prefers {preferred}")
     if _has_rnn(model):
         return ["legacy"], "model has LSTM/GRU layers: torch 2.13's dynamo exporter cannot keep their time axis dynamic"
     return ["dynamo", "legacy"], "no recurrent layers: dynamo first, legacy if it fails the dynamic-shape check"
@@ -271,7 +289,7 @@ def _onnx_dynamo(model, example, path: Path, opset: int) -> None:
     import torch
     from torch.export import Dim
 
-    batch, frames = Dim("batch", min=1), Dim("frames", min=MIN_FRAMES)
+    batch, frames = Dim("batch", min=1), Dim("frames", min=_min_steps(example))
     names = _io_names()
     with warnings.catch_warnings(), _quiet_loggers("torch.onnx", "torch.export", "onnxscript"):
         warnings.simplefilter("ignore")
@@ -326,7 +344,7 @@ def _export_onnx(model, example, path: Path, opset: int, exporter: str, arch: st
             "requested_opset": opset,
             "dynamic_axes": {"features": ["batch", "frames"], "lengths": ["batch"],
                              "log_probs": ["batch", "out_frames"], "out_lengths": ["batch"]},
-            "example_frames": list(EXAMPLE_FRAMES),
+            "example_frames": example[1].tolist(),
             "checker": "onnx.checker.check_model(full_check=True)",
             "dynamic_shape_check": dynamic,
         }
@@ -364,7 +382,7 @@ def _export_program(model, example, path: Path, arch: str) -> dict:
     import torch
     from torch.export import Dim
 
-    batch, frames = Dim("batch", min=1), Dim("frames", min=MIN_FRAMES)
+    batch, frames = Dim("batch", min=1), Dim("frames", min=_min_steps(example))
     with warnings.catch_warnings(), _rnn_while_loop_decompositions(model) as while_loop:
         warnings.simplefilter("ignore")
         try:
@@ -378,10 +396,10 @@ def _export_program(model, example, path: Path, arch: str) -> dict:
     torch.export.save(program, str(path))
     return {
         "exporter": "torch.export.export",
-        "dynamic_shapes": {"features": {"0": "batch", "1": f"frames>={MIN_FRAMES}"}, "lengths": {"0": "batch"}},
+        "dynamic_shapes": {"features": {"0": "batch", "1": f"frames>={_min_steps(example)}"}, "lengths": {"0": "batch"}},
         "rnn_while_loop_decomposition": while_loop,
         "deferred_runtime_asserts": True,
-        "example_frames": list(EXAMPLE_FRAMES),
+        "example_frames": example[1].tolist(),
         "weights_only_safe_load": False,
     }
 
@@ -409,9 +427,11 @@ def check_dynamic_shapes(model, candidate: Artifact, n_features: int, atol: floa
     Raises SpeechoptError naming the first shape that fails to run or disagrees.
     """
     results = []
+    scale = time_steps_per_frame(candidate.frontend())
     with _exported_runner(candidate, threads) as runner:
         for seed, (batch, frames) in enumerate(DYNAMIC_CHECK_SHAPES):
-            features, lengths = _random_batch(batch, frames, n_features, seed)
+            frames *= scale
+            features, lengths = _random_batch(batch, frames, n_features, seed, MIN_FRAMES * scale)
             ref_lp, ref_len = _eager(model, features, lengths)
             try:
                 out = runner.infer({"features": features, "lengths": lengths})

@@ -124,8 +124,11 @@ def _quantize_onnx(src: Path, dst: Path, s: QuantizeSettings, calibration: list[
         raise SpeechoptError(f"unknown weight type {s.weight_type!r} (qint8 or quint8)")
     with tempfile.TemporaryDirectory(prefix="speechopt-quant-") as tmp:
         pre = Path(tmp) / "pre.onnx"
-        # ORT's recommended pre-processing: symbolic shape inference and graph optimisation first
-        quant_pre_process(str(src), str(pre), skip_symbolic_shape=False)
+        # ORT's recommended pre-processing: symbolic shape inference and graph optimisation first. auto_merge:
+        # transformers builds attention masks with Range, whose length ORT's inference writes Max(0, T) and
+        # then cannot broadcast with T (hf-wav2vec2-ctc with a mask fails without it). Graphs without such a
+        # conflict are unchanged: cnn/lstm/crnn-ctc pre-process to byte-identical models either way.
+        quant_pre_process(str(src), str(pre), skip_symbolic_shape=False, auto_merge=True)
         if s.method == "dynamic":
             ops = s.op_types or DEFAULT_DYNAMIC_OPS
             quantize_dynamic(str(pre), str(dst), op_types_to_quantize=ops, per_channel=s.per_channel,
