@@ -417,7 +417,8 @@ def zoo_add(
     from speechopt.zoo import add_to_zoo
 
     r = add_to_zoo(artifact, name, data, overwrite=overwrite)
-    typer.echo(f"zoo:{r['name']}: WER {r['wer']:.2%}  CER {r['cer']:.2%}  ({r['path']})")
+    typer.echo(f"zoo:{r['name']}: WER {r['wer']:.2%}  CER {r['cer']:.2%} (greedy); "
+               f"WER {r['wer_lexicon']:.2%}  CER {r['cer_lexicon']:.2%} (lexicon)  ({r['path']})")
 
 
 from speechopt.cli_gpu import register as _register_gpu_commands  # noqa: E402  (env, build)

@@ -30,3 +30,15 @@ def test_bundled_crnn_wer_is_what_the_manifest_says():
     assert result["utterances"] == 320
     assert result["wer"] == pytest.approx(art.manifest["metrics"]["eval_wer"], abs=0.01)
     assert result["cer"] < 0.08
+
+
+def test_zoo_add_records_both_decoders(tmp_path, monkeypatch, tiny_models, tiny_corpus):
+    import speechopt.zoo as zoo
+
+    monkeypatch.setattr(zoo, "zoo_root", lambda: tmp_path)
+    (tmp_path / "models").mkdir()
+    r = zoo.add_to_zoo(tiny_models["cnn-ctc"], "tiny", data=tiny_corpus)
+    art = load_artifact(tmp_path / "models" / "tiny")
+    metrics = art.manifest["metrics"]
+    assert metrics["eval_wer"] == r["wer"] and metrics["eval_wer_lexicon"] == r["wer_lexicon"]
+    assert metrics["eval_utterances"] == 12 and art.manifest["name"] == "tiny"
