@@ -1,8 +1,9 @@
 """Write an artifact from the best checkpoint of an interrupted training run (its `.train-state/best.pt`).
 
-Used once for the bundled lstm-ctc, whose 40-minute run was stopped after 21 minutes (two epochs) to
-give the CRNN both cores; see train-reference-models.sh. Usage:
-    python recipes/finalize_from_state.py ARCH STATE_DIR OUT --config k=v ... --val-data corpus/dev
+Used for the bundled lstm-ctc, whose 40-minute run was stopped after 21 minutes (two epochs) to give
+the CRNN both cores, and for a mid-run snapshot of the stage-2 CRNN that the student was distilled
+from; see train-reference-models.sh. Usage:
+    python recipes/finalize_from_state.py ARCH STATE_DIR OUT --config k=v ... [--note TEXT]
 """
 
 import argparse
@@ -20,6 +21,7 @@ p.add_argument("arch")
 p.add_argument("state_dir")
 p.add_argument("out")
 p.add_argument("--config", nargs="*", default=[])
+p.add_argument("--note", default="", help="why this snapshot was taken (kept in the lineage settings)")
 args = p.parse_args()
 config = {k: json.loads(v) for k, v in (c.split("=", 1) for c in args.config)}
 arch = get_architecture(args.arch)
@@ -29,7 +31,8 @@ model.load_state_dict(torch.load(f"{args.state_dir}/best.pt", weights_only=True)
 progress = json.load(open(f"{args.state_dir}/progress.json"))
 best = min(progress["history"], key=lambda h: h["wer"])
 save_pytorch_artifact(args.out, model.eval(), args.arch, full, FrontendConfig(), CharTokenizer(), step="train",
-                      settings={"interrupted_run": True, "steps": progress["step"],
+                      settings={"interrupted_run": True, "state_dir": args.state_dir, "note": args.note,
+                                "steps": progress["step"],
                                 "train_minutes": round(progress["elapsed"] / 60, 2), "history": progress["history"]},
                       metrics={"val_wer": best["wer"], "val_cer": best["cer"], "val_data": "corpus/dev"})
 print(f"wrote {args.out}: val WER {best['wer']:.2%} CER {best['cer']:.2%}")
