@@ -69,7 +69,11 @@ def test_bench_bad_input(variants, tiny_models, tiny_corpus, tmp_path):
     assert "unknown backend" in one_error(run("bench", variants["onnx"], "--backend", "tpu", "--data", tiny_corpus))
     assert "needs an onnx artifact" in one_error(run("bench", variants["pytorch"], "--backend", "onnxruntime",
                                                      "--data", tiny_corpus))
-    assert "no CUDA" in one_error(run("bench", variants["pytorch"], "--backend", "cuda", "--data", tiny_corpus, *FAST))
+    # GPU backends fail before anything is measured (the reference is not timed first)
+    for backend, artifact, expected in (("cuda", "pytorch", "no CUDA"), ("tensorrt", "pytorch", "speechopt build"),
+                                        ("tensorrt", "onnx", "TensorRT")):
+        result = run("bench", variants[artifact], "--backend", backend, "--data", tiny_corpus, *FAST)
+        assert expected in one_error(result) and "measuring" not in result.stderr, result.output
     # a variant with another frontend cannot be compared
     other = tmp_path / "other"
     shutil.copytree(tiny_models["cnn-ctc"], other)

@@ -98,7 +98,9 @@ def create_runner(artifact, device: str = "cpu", threads: int | None = None) -> 
     target = _RUNNERS.get((artifact.format, device))
     if target is None:
         known = ", ".join(f"{f}@{d}" for f, d in sorted(_RUNNERS))
-        raise SpeechoptError(f"no runner for a {artifact.format} artifact on {device}; available: {known}")
+        hint = ("; for TensorRT, export to onnx (ONNX Runtime's TensorRT provider) or build an engine with "
+                "`speechopt build`") if device == "tensorrt" else ""
+        raise SpeechoptError(f"no runner for a {artifact.format} artifact on {device}{hint}; available: {known}")
     module, cls = target.split(":")
     runner_cls: Callable = getattr(importlib.import_module(module), cls)
     return runner_cls(artifact, device=device, threads=threads)

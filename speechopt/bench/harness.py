@@ -137,6 +137,23 @@ def accuracy(result: dict, reference: dict) -> dict:
     }
 
 
+def preflight(artifacts, backends: list[str], threads: int | None) -> None:
+    """Fail before measuring anything when an artifact has no runner on a backend, or a GPU runtime is missing.
+
+    Without this, a missing GPU surfaced only after the reference had been measured on the CPU. GPU
+    runners are activated once here and released (loading a runtime is the only reliable test of it);
+    CPU runners are only looked up.
+    """
+    from speechopt.backends import create_runner
+
+    for art in artifacts:
+        for backend in backends:
+            runner = create_runner(art, device=BACKENDS[backend], threads=threads)
+            if BACKENDS[backend] != "cpu":
+                with runner:
+                    pass
+
+
 def bench(artifacts: list[str], reference: str, settings: BenchSettings, log=print) -> dict:
     """Measure every artifact on every backend, and the reference on cpu; returns the report dict."""
     from speechopt.artifact import load_artifact
@@ -162,6 +179,8 @@ def bench(artifacts: list[str], reference: str, settings: BenchSettings, log=pri
                 if art.format != "onnx":
                     raise SpeechoptError(f"{art.path}: backend onnxruntime needs an onnx artifact (this is "
                                          f"{art.format}); export it with `speechopt export --to onnx`")
+
+    preflight(loaded, settings.backends, settings.threads)
 
     common = {"data": str(settings.data), "batch_sizes": settings.batch_sizes, "threads": settings.threads,
               "warmup": settings.warmup, "min_iters": settings.min_iters, "min_passes": settings.min_passes,
