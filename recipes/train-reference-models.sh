@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The exact commands that made the bundled corpus and checkpoints (speechopt/zoo_data/).
-# Runs on a 2-core CPU: the three trainings run as two single-threaded processes side by side
-# (CRNN alone; CNN then LSTM), about 110 minutes of wall time in all. Time budgets, not epochs,
-# bound each run, so a busier machine makes fewer steps and (slightly) different weights.
+# Two stages, each on a 2-core CPU with trainings side by side: stage 1 (about 110 minutes) trained the
+# three models on ten voices; stage 2 (about 110 minutes) fine-tuned them on 80 voices and distilled a
+# smaller student. Time budgets, not epochs, bound each run, so a busier machine makes fewer steps and
+# (slightly) different weights.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SO=${SPEECHOPT:-.venv/bin/speechopt}
 mkdir -p corpus runs
 
-# Data: 24,000 training utterances (train voice variants), 300 validation utterances and the bundled
+# Data: 24,000 training utterances (stage 1: the ten train-narrow voice variants), 300 validation utterances and the bundled
 # 320-utterance evaluation set (held-out voice variants: +m7 +m8 +f4 +f5, never seen in training).
 [ -f corpus/dev/manifest.jsonl ]   || $SO data synth --out corpus/dev --num 300 --seed 7 --split test
 [ -f corpus/train/manifest.jsonl ] || $SO data synth --out corpus/train --num 24000 --seed 0 --split train-narrow
@@ -34,6 +35,10 @@ $SO train asr --arch crnn-ctc "${common[@]}" --threads 2 --time-budget 105 --out
     --out runs/lstm-ctc > runs/lstm-ctc.log 2>&1
 ) &
 wait
+# Bundle: copy each artifact into the zoo, recording its WER/CER on the bundled eval set (batch 1).
+for m in crnn-ctc cnn-ctc lstm-ctc; do
+  $SO zoo add runs/$m --name $m --overwrite
+done
 
 # ---- Stage 2: more voices (a later session). The stage-1 CRNN stalled at ~20% validation WER with a
 # training loss near zero: it had learned its ten training voices. The `train` split now draws from 80
@@ -41,9 +46,25 @@ wait
 # Stage-1 models are fine-tuned on that corpus, each on one core, side by side.
 [ -f corpus/train-wide/manifest.jsonl ] || $SO data synth --out corpus/train-wide --num 24000 --seed 0 --split train
 wide=(--data corpus/train-wide --val-data corpus/dev --seed 0 --threads 1 --lr 1e-3 --overwrite)
-STAGE2_RECIPE_PLACEHOLDER
-
-# Bundle: copy each artifact into the zoo, recording its WER/CER on the bundled eval set (batch 1).
-for m in crnn-ctc cnn-ctc lstm-ctc; do
-  $SO zoo add runs/$m --name $m --overwrite
+# As run (one core each; the CNN first, the student when the CNN had finished, the LSTM when the CRNN had):
+$SO train asr --arch crnn-ctc --init-from zoo:crnn-ctc "${wide[@]}" --val-every 10 --time-budget 85 \
+  --out runs/crnn-ctc-wide > runs/crnn-ctc-wide.log 2>&1 &
+crnn=$!
+$SO train asr --arch cnn-ctc --config channels=192 --config blocks=5 --init-from zoo:cnn-ctc "${wide[@]}" \
+  --val-every 5 --time-budget 25 --out runs/cnn-ctc-wide > runs/cnn-ctc-wide.log 2>&1
+# The distilled student: the CRNN at its 32-minute validation, structurally pruned by 40% (conv channels,
+# projection and LSTM units), then trained by distillation from that snapshot (CTC + 0.3 x T^2 KL, T=2).
+${PYTHON:-.venv/bin/python} recipes/finalize_from_state.py crnn-ctc runs/crnn-ctc-wide.train-state runs/crnn-ctc-wide-snap32 \
+  --note "stage-2 CRNN at its 32-minute validation: the teacher the student was distilled from"
+$SO prune runs/crnn-ctc-wide-snap32 --amount 0.4 --structured -o runs/crnn-pruned40 --overwrite
+$SO distill runs/crnn-ctc-wide-snap32 --init-from runs/crnn-pruned40 --data corpus/train-wide --val-data corpus/dev \
+  --alpha 0.3 --temperature 2 --lr 1e-3 --seed 0 --threads 1 --val-every 10 --time-budget 60 --overwrite \
+  -o runs/crnn-ctc-student > runs/crnn-ctc-student.log 2>&1 &
+wait $crnn
+$SO train asr --arch lstm-ctc --config hidden=160 --config layers=2 --init-from zoo:lstm-ctc "${wide[@]}" \
+  --val-every 5 --time-budget 15 --out runs/lstm-ctc-wide > runs/lstm-ctc-wide.log 2>&1
+wait
+for m in crnn-ctc cnn-ctc lstm-ctc; do  # records greedy and lexicon WER/CER on zoo:eval
+  $SO zoo add runs/$m-wide --name $m --overwrite
 done
+$SO zoo add runs/crnn-ctc-student --name crnn-ctc-student --overwrite
