@@ -61,10 +61,13 @@ $SO distill runs/crnn-ctc-wide-snap32 --init-from runs/crnn-pruned40 --data corp
   --alpha 0.3 --temperature 2 --lr 1e-3 --seed 0 --threads 1 --val-every 10 --time-budget 60 --overwrite \
   -o runs/crnn-ctc-student > runs/crnn-ctc-student.log 2>&1 &
 wait $crnn
-$SO train asr --arch lstm-ctc --config hidden=160 --config layers=2 --init-from zoo:lstm-ctc "${wide[@]}" \
-  --val-every 5 --time-budget 15 --out runs/lstm-ctc-wide > runs/lstm-ctc-wide.log 2>&1
+$SO zoo add runs/crnn-ctc-wide --name crnn-ctc --overwrite  # 8.77% WER: just short of the 8% bar, so ...
+# ... a second, shorter cycle on fresh utterances (another seed) at a lower peak learning rate. The
+# lstm-ctc was not fine-tuned: its core went to this run (its manifest was re-recorded, weights unchanged).
+$SO data synth --out corpus/train-wide2 --num 16000 --seed 1 --split train
+$SO train asr --arch crnn-ctc --init-from zoo:crnn-ctc --data corpus/train-wide2 --val-data corpus/dev --seed 1 \
+  --threads 1 --lr 4e-4 --overwrite --val-every 8 --time-budget 25 --out runs/crnn-ctc-wide2 > runs/crnn-ctc-wide2.log 2>&1
 wait
-for m in crnn-ctc cnn-ctc lstm-ctc; do  # records greedy and lexicon WER/CER on zoo:eval
-  $SO zoo add runs/$m-wide --name $m --overwrite
+for m in crnn-ctc-wide2:crnn-ctc cnn-ctc-wide:cnn-ctc crnn-ctc-student:crnn-ctc-student; do
+  $SO zoo add runs/${m%%:*} --name ${m##*:} --overwrite  # records greedy and lexicon WER/CER on zoo:eval
 done
-$SO zoo add runs/crnn-ctc-student --name crnn-ctc-student --overwrite
