@@ -77,18 +77,23 @@ def make_decoder(name: str, tokenizer, lexicon_path=None, beam: int = 16):
     if beam < 1:
         raise SpeechoptError("--beam must be at least 1")
     if lexicon_path is None:  # the vocabulary the bundled corpus is drawn from
-        from importlib import resources
+        from speechopt.data.synth import vocabulary
 
-        lexicon_path = resources.files("speechopt.data").joinpath("words.txt")
-    lexicon = Lexicon.from_file(lexicon_path, tokenizer)
+        lexicon_path, lexicon = "speechopt/data/words.txt", Lexicon(vocabulary(), tokenizer)
+    else:
+        lexicon = Lexicon.from_file(lexicon_path, tokenizer)
     words = sum(lexicon.is_word)
     return ((lambda lp, n: ctc_lexicon_beam(lp, n, tokenizer, lexicon, beam=beam)),
             {"decoder": "lexicon", "lexicon": str(lexicon_path), "lexicon_words": words, "beam": beam})
 
 
 def evaluate_artifact(artifact_path, manifest_path, batch_size: int = 16, threads: int | None = None,
-                      decoder: str = "greedy", lexicon=None, beam: int = 16) -> dict:
-    """WER/CER of a pytorch ASR artifact on a manifest, with greedy or lexicon-constrained decoding."""
+                      decoder: str = "greedy", lexicon=None, beam: int = 16, also: tuple[str, ...] = ()) -> dict:
+    """WER/CER of a pytorch ASR artifact on a manifest, with greedy or lexicon-constrained decoding.
+
+    `also` names further decoders scored on the same log-probs (no second model pass); each one's
+    figures go under result[name].
+    """
     import torch
 
     from speechopt.artifact import load_artifact
@@ -107,9 +112,15 @@ def evaluate_artifact(artifact_path, manifest_path, batch_size: int = 16, thread
     frontend = Frontend(artifact.frontend())
     utts = read_manifest(manifest_path)
     audios = load_utterance_audio(utts, frontend.config.sample_rate)
-    hyps, _ = transcribe(torch_infer(model), frontend, audios, artifact.tokenizer(), batch_size=batch_size,
-                         decoder=decode)
+    hyps, logits = transcribe(torch_infer(model), frontend, audios, artifact.tokenizer(), batch_size=batch_size,
+                              decoder=decode)
+    refs = [u.text for u in utts]
+    others = {}
+    for name in also:
+        other, info = make_decoder(name, artifact.tokenizer(), lexicon, beam)
+        texts = [other(lp[None], np.array([len(lp)]))[0] for lp in logits]
+        others[name] = {**info, **error_rates(refs, texts)}
     result = {"artifact": str(artifact.path), "data": str(manifest_path), "batch_size": batch_size,
-              **decoder_info, "normalization": NORMALIZATION, **error_rates([u.text for u in utts], hyps)}
+              **decoder_info, "normalization": NORMALIZATION, **error_rates(refs, hyps), **others}
     result["examples"] = [{"ref": u.text, "hyp": h} for u, h in list(zip(utts, hyps))[:5]]
     return result

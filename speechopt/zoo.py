@@ -66,8 +66,8 @@ def add_to_zoo(src: str | Path, name: str, data: str | Path = "zoo:eval", overwr
     from speechopt.io import atomic_dir
 
     artifact = load_artifact(src)
-    result = evaluate_artifact(artifact.path, resolve(data), batch_size=1)
-    lexicon = evaluate_artifact(artifact.path, resolve(data), batch_size=1, decoder="lexicon")
+    result = evaluate_artifact(artifact.path, resolve(data), batch_size=1, also=("lexicon",))
+    lexicon = result["lexicon"]
     dst = zoo_root() / "models" / name
     with atomic_dir(dst, overwrite=overwrite) as tmp:
         for f in artifact.manifest["files"]:

@@ -61,16 +61,8 @@ def save_tiny_wav2vec2(folder, feat_extract_norm: str):
     return model, processor
 
 
-@pytest.fixture(scope="module")
-def threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module", params=["group", "layer"])
-def hf(request, tmp_path_factory, threads):
+def hf(request, tmp_path_factory, one_thread):
     """(HF model, processor, folder, imported artifact) for a group-norm (base) and a layer-norm (lv60) model."""
     root = tmp_path_factory.mktemp(f"hf-{request.param}")
     model, processor = save_tiny_wav2vec2(root / "hf", request.param)
