@@ -132,6 +132,8 @@ def train_asr_cmd(
     init_from: Optional[str] = typer.Option(None, help="Start from this artifact's weights (same architecture)."),
     freq_warp: float = typer.Option(0.1, help="Augmentation: random frequency-axis stretch of +-this fraction (0: off)."),
     spec_augment: bool = typer.Option(True, help="Augmentation: SpecAugment time and frequency masks."),
+    average: int = typer.Option(1, help="Average the weights of the N best validation checkpoints at the end; kept "
+                                "only if it validates no worse than the best one (1: off)."),
     resume: bool = typer.Option(False, help="Resume from OUT.train-state if present."),
     overwrite: bool = typer.Option(False),
 ) -> None:
@@ -143,7 +145,7 @@ def train_asr_cmd(
         arch=arch, config=_parse_kv(config), frontend=_parse_kv(frontend), optimizer=optimizer, lr=lr,
         epochs=epochs, max_steps=max_steps, time_budget_min=time_budget, val_every_min=val_every, batch_frames=batch_frames,
         seed=seed, threads=threads, max_utterances=max_utterances, freq_warp=freq_warp, spec_augment=spec_augment,
-        init_from=str(resolve(init_from)) if init_from else None,
+        init_from=str(resolve(init_from)) if init_from else None, average=average,
     )
     artifact = train_asr(settings, resolve(data), out, val_data=resolve(val_data), resume=resume, overwrite=overwrite,
                          log=lambda msg: typer.echo(msg, err=True))
@@ -291,6 +293,7 @@ def distill_cmd(
     lr: float = typer.Option(2e-3),
     init_from: Optional[str] = typer.Option(None, help="Start the student from these weights (e.g. a structured-pruned "
                                             "teacher); its architecture and configuration become the student's."),
+    average: int = typer.Option(1, help="Average the N best validation checkpoints at the end (kept only if no worse)."),
     seed: int = typer.Option(0),
     threads: Optional[int] = typer.Option(None),
     resume: bool = typer.Option(False),
@@ -302,7 +305,7 @@ def distill_cmd(
     from speechopt.zoo import resolve
 
     ts = TrainSettings(arch=student_arch, lr=lr, epochs=epochs, max_steps=max_steps, time_budget_min=time_budget,
-                       val_every_min=val_every, seed=seed, threads=threads,
+                       val_every_min=val_every, seed=seed, threads=threads, average=average,
                        init_from=str(resolve(init_from)) if init_from else None)
     art = distill(resolve(teacher), DistillSettings(student_arch, _parse_kv(student_config), temperature, alpha), ts,
                   resolve(data), resolve(val_data), out, resume=resume, overwrite=overwrite,

@@ -49,6 +49,7 @@ class TrainSettings:
     threads: int | None = None
     max_utterances: int | None = None
     init_from: str | None = None  # a pytorch artifact of the same architecture: fine-tune its weights
+    average: int = 1  # average the weights of this many best validation checkpoints at the end (1: off)
 
 
 def lr_factor(progress: float, warmup: float) -> float:
@@ -140,6 +141,31 @@ class FeatureSet:
         targets = torch.cat([self.targets[i] for i in idx])
         target_lengths = torch.tensor([len(self.targets[i]) for i in idx])
         return feats, lengths, targets, target_lengths
+
+
+def keep_snapshot(state_dir: Path, progress: dict, state: dict, wer: float, keep: int) -> None:
+    """Keep the weights of the `keep` best validations (by WER) on disk, for averaging at the end."""
+    import torch
+
+    snaps = progress.setdefault("snapshots", [])
+    name = f"snapshot-{progress['step']}.pt"
+    torch.save(state, state_dir / name)
+    snaps.append({"file": name, "step": progress["step"], "wer": wer})
+    snaps.sort(key=lambda s: (s["wer"], -s["step"]))
+    for dropped in snaps[keep:]:
+        (state_dir / dropped["file"]).unlink(missing_ok=True)
+    del snaps[keep:]
+
+
+def average_states(states: list[dict]) -> dict:
+    """Element-wise mean of floating-point weights (and batch-norm statistics); counters from the first."""
+    out = {}
+    for key, first in states[0].items():
+        if first.is_floating_point():
+            out[key] = sum(s[key].double() for s in states).div(len(states)).to(first.dtype)
+        else:
+            out[key] = first.clone()
+    return out
 
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float):
@@ -245,6 +271,8 @@ def train_asr(settings: TrainSettings, data: str | Path, out: str | Path, val_da
             progress["best_wer"] = wer_now
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             torch.save(best_state, state_dir / "best.pt")
+        if settings.average > 1:
+            keep_snapshot(state_dir, progress, model.state_dict(), wer_now, settings.average)
         torch.save({"model": model.state_dict(), "optim": optim.state_dict()}, state_dir / "state.pt")
         (state_dir / "progress.json").write_text(json.dumps(progress))
 
@@ -300,12 +328,26 @@ def train_asr(settings: TrainSettings, data: str | Path, out: str | Path, val_da
     model.load_state_dict(best_state)
     model.eval()
     final = validate(model, val_set, frontend, tokenizer)
+    averaged = None
+    if settings.average > 1 and len(progress.get("snapshots", [])) > 1:
+        snaps = progress["snapshots"]
+        model.load_state_dict(average_states([torch.load(state_dir / s["file"], weights_only=True) for s in snaps]))
+        avg = validate(model, val_set, frontend, tokenizer)
+        # Kept only if it validates no worse than the single best checkpoint: averaging is a bet, not a rule.
+        averaged = {"checkpoints": [s["step"] for s in snaps], "val_wer": avg["wer"], "val_cer": avg["cer"],
+                    "used": avg["wer"] <= final["wer"]}
+        log(f"average of {len(snaps)} best checkpoints: val WER {avg['wer']:.2%} CER {avg['cer']:.2%} "
+            f"({'kept' if averaged['used'] else 'discarded'}; best single {final['wer']:.2%})")
+        if averaged["used"]:
+            final = avg
+        else:
+            model.load_state_dict(best_state)
     artifact = save_pytorch_artifact(
         out, model, settings.arch, config, fconf, tokenizer,
         step="distill" if teacher is not None else ("finetune" if settings.init_from else "train"), parent=parent,
         settings={**asdict(settings), "data": str(data), "val_data": str(val_data),
                   "steps": progress["step"], "train_minutes": round(progress["elapsed"] / 60, 2),
-                  "history": progress["history"], **(extra_settings or {})},
+                  "history": progress["history"], "averaged": averaged, **(extra_settings or {})},
         metrics={"val_wer": final["wer"], "val_cer": final["cer"], "val_data": str(val_data)},
         overwrite=overwrite,
     )

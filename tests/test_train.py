@@ -91,3 +91,29 @@ def test_init_from_fine_tunes_with_lineage(tmp_path, tiny_corpus):
     with pytest.raises(SpeechoptError, match="same architecture"):
         train_asr(TrainSettings(arch="cnn-ctc", config={"channels": 8, "blocks": 1}, epochs=1, init_from=str(base.path)),
                   tiny_corpus, tmp_path / "x", val_data=tiny_corpus, log=lambda m: None)
+
+
+def test_average_states_means_floats_and_keeps_counters():
+    import torch
+
+    from speechopt.train import average_states
+
+    a = {"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(3)}
+    b = {"w": torch.tensor([3.0, 6.0]), "n": torch.tensor(9)}
+    avg = average_states([a, b])
+    assert torch.equal(avg["w"], torch.tensor([2.0, 4.0])) and int(avg["n"]) == 3
+
+
+def test_checkpoint_averaging_keeps_n_best_and_records_the_choice(tmp_path, tiny_corpus):
+    settings = TrainSettings(arch="cnn-ctc", config={"channels": 16, "blocks": 1}, epochs=3, threads=1, average=2)
+    logs = []
+    art = train_asr(settings, tiny_corpus, tmp_path / "m", val_data=tiny_corpus, log=logs.append)
+    averaged = art.manifest["lineage"]["settings"]["averaged"]
+    history = art.manifest["lineage"]["settings"]["history"]
+    # the two checkpoints averaged are the two best validations (ties: the later one)
+    best_two = sorted(history, key=lambda h: (h["wer"], -h["step"]))[:2]
+    assert sorted(averaged["checkpoints"]) == sorted(h["step"] for h in best_two)
+    best_single = min(h["wer"] for h in history)
+    assert averaged["used"] == (averaged["val_wer"] <= best_single)
+    assert art.manifest["metrics"]["val_wer"] == (averaged["val_wer"] if averaged["used"] else best_single)
+    assert any("average of 2 best checkpoints" in m for m in logs)
