@@ -202,3 +202,13 @@ def test_torch_runner_on_cuda_matches_cpu(artifacts, speech_batch, fmt):
         out = gpu.infer({"features": features, "lengths": lengths})
         gpu.synchronize()
     np.testing.assert_allclose(out["log_probs"], ref["log_probs"], atol=1e-4)
+
+
+def test_default_trt_profile_is_in_the_models_frames():
+    from speechopt.audio.features import FrontendConfig
+    from speechopt.backends.onnxrt import default_trt_profile
+
+    assert default_trt_profile(FrontendConfig()) == DEFAULT_TRT_PROFILE  # 10 ms log-mel frames
+    waveform = default_trt_profile(FrontendConfig(kind="waveform"))  # one frame per sample (wav2vec2)
+    assert [waveform[k]["frames"] for k in ("min", "opt", "max")] == [2560, 160000, 480000]
+    assert trt_profile_shapes(asr_signature(1, 32), waveform)["trt_profile_max_shapes"] == "features:32x480000x1,lengths:32"

@@ -31,6 +31,19 @@ DEFAULT_TRT_PROFILE = {
     "opt": {"batch": 8, "frames": 1000},
     "max": {"batch": 32, "frames": 3000},
 }
+DEFAULT_TRT_SECONDS = {"min": 0.16, "opt": 10.0, "max": 30.0}
+
+
+def default_trt_profile(frontend_config) -> dict:
+    """DEFAULT_TRT_PROFILE's durations in this model's frames.
+
+    A "frame" is a 10 ms feature vector for log-mel/MFCC models but one sample for waveform models
+    (wav2vec2 imports), so a fixed frame count would give them a 0.19 s maximum.
+    """
+    samples_per_frame = 1 if frontend_config.kind == "waveform" else frontend_config.hop_length
+    return {kind: {"batch": DEFAULT_TRT_PROFILE[kind]["batch"],
+                   "frames": max(1, round(seconds * frontend_config.sample_rate / samples_per_frame))}
+            for kind, seconds in DEFAULT_TRT_SECONDS.items()}
 
 
 def trt_profile_shapes(signature: dict, profile: dict | None = None) -> dict[str, str]:
@@ -131,7 +144,8 @@ class OnnxRuntimeRunner(Runner):
         profile_shapes = None
         cache = None
         if self.device == "tensorrt":
-            profile_shapes = trt_profile_shapes(self.artifact.manifest["signature"], self.trt_profile)
+            profile = self.trt_profile or default_trt_profile(self.artifact.frontend())
+            profile_shapes = trt_profile_shapes(self.artifact.manifest["signature"], profile)
             cache = self.engine_cache_path or default_engine_cache(self.artifact)
             Path(cache).mkdir(parents=True, exist_ok=True)
         return provider_options(self.device, device_id=self.device_id, fp16=self.fp16, engine_cache_path=cache,
