@@ -400,13 +400,14 @@ def zoo_list(as_json: bool = typer.Option(False, "--json", help="Machine-readabl
     if as_json:
         typer.echo(json.dumps(entries, indent=2))
         return
+    width = max((len(e["name"]) for e in entries), default=0)
     for e in entries:
         if e["kind"] == "model":
             wer = e["metrics"].get("eval_wer")
             figure = f"eval WER {wer:.2%}" if wer is not None else ""
-            typer.echo(f"zoo:{e['name']:<12} {e['task']} {e['architecture']:<10} {e['size_bytes'] / 1e6:5.1f} MB  {figure}")
+            typer.echo(f"zoo:{e['name']:<{width}} {e['task']} {e['architecture']:<10} {e['size_bytes'] / 1e6:5.1f} MB  {figure}")
         else:
-            typer.echo(f"zoo:{e['name']:<12} dataset {e['utterances']} utterances, {e['hours']:.2f} h  {e['path']}")
+            typer.echo(f"zoo:{e['name']:<{width}} dataset {e['utterances']} utterances, {e['hours']:.2f} h  {e['path']}")
 
 
 @command(zoo_app, "add")
