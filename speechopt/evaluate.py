@@ -17,13 +17,17 @@ from speechopt.progress import progress_bar
 InferFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
-def load_utterance_audio(utterances, sample_rate: int, progress: str | None = None) -> list[np.ndarray]:
+def iter_utterance_audio(utterances, sample_rate: int, progress: str | None = None, chunk: int = 64):
+    """Waveforms of `utterances`, `chunk` at a time: a caller that keeps only features never holds them all."""
     with progress_bar(len(utterances), progress or "loading audio") as advance:
-        out = []
-        for u in utterances:
-            out.append(load_audio(u.audio_filepath, sample_rate))
-            advance()
-        return out
+        for start in range(0, len(utterances), chunk):
+            audios = [load_audio(u.audio_filepath, sample_rate) for u in utterances[start : start + chunk]]
+            advance(len(audios))
+            yield audios
+
+
+def load_utterance_audio(utterances, sample_rate: int, progress: str | None = None) -> list[np.ndarray]:
+    return [a for audios in iter_utterance_audio(utterances, sample_rate, progress) for a in audios]
 
 
 def length_sorted_batches(lengths: list[int], batch_size: int) -> list[list[int]]:

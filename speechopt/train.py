@@ -22,7 +22,7 @@ import numpy as np
 from speechopt.audio.features import Frontend, FrontendConfig
 from speechopt.data.manifest import read_manifest
 from speechopt.errors import SpeechoptError
-from speechopt.evaluate import torch_infer, transcribe
+from speechopt.evaluate import iter_utterance_audio, torch_infer, transcribe
 from speechopt.metrics import error_rates
 from speechopt.text import CharTokenizer
 
@@ -119,23 +119,17 @@ class FeatureSet:
                  keep_audio: bool = False):
         import torch
 
-        from speechopt.audio.io import load_audio
-        from speechopt.progress import progress_bar
-
         utts = read_manifest(manifest)[:max_utterances]
         self.texts = [u.text for u in utts]
         self.audios: list = []  # only validation needs the waveforms again (keep_audio)
         self.feats: list = []
         # Audio is read and featurized a chunk at a time: 64,000 utterances of waveforms would take
         # about 12 GB at once, four times their features.
-        with progress_bar(len(utts), f"loading {label} audio") as advance:
-            for start in range(0, len(utts), 64):
-                chunk = [load_audio(u.audio_filepath, frontend.config.sample_rate) for u in utts[start : start + 64]]
-                feats, frames = frontend.from_arrays(chunk)
-                self.feats += [feats[j, : int(frames[j])].clone() for j in range(len(chunk))]
-                if keep_audio:
-                    self.audios += chunk
-                advance(len(chunk))
+        for chunk in iter_utterance_audio(utts, frontend.config.sample_rate, progress=f"loading {label} audio"):
+            feats, frames = frontend.from_arrays(chunk)
+            self.feats += [feats[j, : int(frames[j])].clone() for j in range(len(chunk))]
+            if keep_audio:
+                self.audios += chunk
         self.targets = [torch.tensor(tokenizer.encode(t), dtype=torch.int64) for t in self.texts]
         self.lengths = [int(f.shape[0]) for f in self.feats]
 
@@ -156,13 +150,14 @@ def keep_snapshot(state_dir: Path, progress: dict, state: dict, wer: float, keep
     import torch
 
     snaps = progress.setdefault("snapshots", [])
-    name = f"snapshot-{progress['step']}.pt"
-    torch.save(state, state_dir / name)
-    snaps.append({"file": name, "step": progress["step"], "wer": wer})
+    entry = {"file": f"snapshot-{progress['step']}.pt", "step": progress["step"], "wer": wer}
+    snaps.append(entry)
     snaps.sort(key=lambda s: (s["wer"], -s["step"]))
     for dropped in snaps[keep:]:
         (state_dir / dropped["file"]).unlink(missing_ok=True)
     del snaps[keep:]
+    if entry in snaps:  # written only when it made the cut
+        torch.save(state, state_dir / entry["file"])
 
 
 def average_states(states: list[dict]) -> dict:
