@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from collections import defaultdict
@@ -99,6 +98,7 @@ def main() -> None:
     import torch
 
     from speechopt.artifact import load_artifact
+    from speechopt.bench.harness import cpu_label, machine_description
     from speechopt.models.pytorch import load_pytorch_model
     from speechopt.zoo import resolve
 
@@ -120,7 +120,7 @@ def main() -> None:
         results[f"ort {art.name}"] = profile_onnx(art.file("model"), inputs, args.threads)
 
     lines = [f"# Where batch-1 time goes: `{args.model}`", "",
-             f"Measured {time.strftime('%Y-%m-%d')} with `benchmarks/batch1_profile.py` on {platform.processor() or platform.machine()}, "
+             f"Measured {time.strftime('%Y-%m-%d')} with `benchmarks/batch1_profile.py` on {cpu_label(machine_description(args.threads))}, "
              f"{args.threads} thread(s), torch {torch.__version__}; {len(inputs)} utterances of `{args.data}` "
              f"({seconds / len(inputs):.2f} s mean), one at a time, after a warm-up pass.", ""]
     for label, r in results.items():

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from speechopt.bench.harness import BenchSettings, bench, summary_rows
+from speechopt.bench.harness import BenchSettings, bench, cpu_label, summary_rows
 from speechopt.zoo import resolve
 
 VARIANTS = ["torchscript", "onnx", "onnx-int8-dynamic-default", "onnx-int8-dynamic", "onnx-int8-static",
@@ -97,7 +97,7 @@ def to_markdown(table: list[dict], report: dict, args) -> str:
     batch = max(args.batch_sizes)
     lines = [f"# CPU variants of `{args.model}`", "",
              f"Measured {time.strftime('%Y-%m-%d')} with `benchmarks/cpu_variants.py --repeats {args.repeats}` "
-             f"on {m.get('cpu', m['processor'])} ({m['cpu_count']} cores, ISA {', '.join(m.get('isa', [])) or '?'}), "
+             f"on {cpu_label(m)} ({m['cpu_count']} cores, ISA {', '.join(m.get('isa', [])) or '?'}), "
              f"{args.threads} thread(s), torch {m.get('torch')}, onnxruntime {m.get('onnxruntime')}.", "",
              f"Data: `{args.data}` ({report['results'][0]['utterances']} utterances). Latency: batch 1, p50 over real "
              f"utterances (median over {args.repeats} runs). Speedup: reference p50 / variant p50 within each run, "

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from speechopt.bench.budgets import Budgets, check_budgets
-from speechopt.bench.harness import length_buckets
+from speechopt.bench.harness import cpu_label, length_buckets
 from speechopt.bench.report import html_report, markdown
 from speechopt.bench.timing import measure
 
@@ -71,3 +71,10 @@ def test_quantized_but_slower_warning_names_a_reason():
     assert warnings[0].startswith("int8-all (dynamic) is slower than its parent onnx on cpu: p50 7.00 ms vs 5.00 ms")
     assert "ConvInteger" in warnings[0] and "without VNNI" in warnings[0]
     assert slower_than_parent([parent, conv], {"isa": ["avx2", "avx512_vnni"]})[0].count("Likely reason") == 1
+
+
+def test_cpu_label_tells_masked_cpu_generations_apart():
+    # Virtual machines report "AMD EPYC" for every generation; family/model/stepping keep them apart.
+    assert cpu_label({"cpu": "AMD EPYC", "cpu_family": "23", "cpu_model": "1", "cpu_stepping": "2"}) == \
+        "AMD EPYC (family 23 model 1 stepping 2)"
+    assert cpu_label({"processor": "arm64"}) == "arm64"

@@ -50,8 +50,14 @@ def machine_description(threads: int | None) -> dict:
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                key, value = key.strip(), value.strip()
+                if key == "model name":
+                    info["cpu"] = value
+                # Virtual machines often mask the name ("AMD EPYC"); family/model/stepping still tell the
+                # generation apart (family 23 model 1 is Zen 1), and int8 speed differs a lot between them.
+                elif key in ("cpu family", "model", "stepping"):
+                    info["cpu_" + key.replace("cpu ", "")] = value
                 if line.startswith("flags"):
                     flags = set(line.split(":", 1)[1].split())
                     info["isa"] = [x for x in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if x in flags]
@@ -64,6 +70,15 @@ def machine_description(threads: int | None) -> dict:
         except md.PackageNotFoundError:
             pass
     return info
+
+
+def cpu_label(machine: dict) -> str:
+    """One line naming the CPU for a report: its name plus family/model/stepping when known."""
+    label = machine.get("cpu") or machine.get("processor") or "unknown CPU"
+    if "cpu_family" in machine:
+        label += (f" (family {machine['cpu_family']} model {machine.get('cpu_model', '?')}"
+                  f" stepping {machine.get('cpu_stepping', '?')})")
+    return label
 
 
 def check_compatible(reference, artifact) -> None:
