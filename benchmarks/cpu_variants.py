@@ -84,7 +84,7 @@ def median_table(runs: list[list[dict]]) -> list[dict]:
             "p90_ms": statistics.median(r["latency_ms"]["p90"] for r in rs),
             "speedup": statistics.median(r["speedup"] for r in rs),
             "rtfx": statistics.median(r["rtfx"] for r in rs),
-            "size_mb": last["size_mb"], "peak_rss_mb": last["peak_rss_mb"],
+            "size_mb": last["size_mb"], "compressed_mb": last["compressed_mb"], "peak_rss_mb": last["peak_rss_mb"],
             "wer": last["wer"], "wer_drift": last["wer_drift"],
             "long_drift": last["drift_by_length"].get("long"),
             "identical": last["identical_transcripts"], "runs": len(rs),
@@ -102,13 +102,14 @@ def to_markdown(table: list[dict], report: dict, args) -> str:
              f"Data: `{args.data}` ({report['results'][0]['utterances']} utterances). Latency: batch 1, p50 over real "
              f"utterances (median over {args.repeats} runs). Speedup: reference p50 / variant p50 within each run, "
              f"median over runs. RTFx: audio seconds per wall second at batch {batch} (length-sorted batches). "
-             "WER drift in absolute points against the reference; 'long' is the drift on the longest third.", "",
-             "| variant | format | p50 ms | p90 ms | speedup vs eager | RTFx | size MB | RSS MB | WER | drift | long drift | same text |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "WER drift in absolute points against the reference; 'long' is the drift on the longest third. "
+             "Size: the artifact's files on disk; zip: the same after zlib (what sparsity saves).", "",
+             "| variant | format | p50 ms | p90 ms | speedup vs eager | RTFx | size MB | zip MB | RSS MB | WER | drift | long drift | same text |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(table, key=lambda r: -r["speedup"]):
         lines.append(
             f"| {r['name']}{' (ref)' if r['reference'] else ''} | {r['format']} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
-            f"{r['speedup']:.2f}x | {r['rtfx']:.0f} | {r['size_mb']:.2f} | {r['peak_rss_mb']:.0f} | {r['wer'] * 100:.2f}% | "
+            f"{r['speedup']:.2f}x | {r['rtfx']:.0f} | {r['size_mb']:.2f} | {r['compressed_mb']:.2f} | {r['peak_rss_mb']:.0f} | {r['wer'] * 100:.2f}% | "
             f"{r['wer_drift'] * 100:+.2f} | {'' if r['long_drift'] is None else format(r['long_drift'] * 100, '+.2f')} | "
             f"{r['identical'] * 100:.0f}% |")
     return "\n".join(lines) + "\n"

@@ -100,3 +100,14 @@ def test_lineage_records_parent(tiny_models, tmp_path):
     lineage = load_artifact(child.path).manifest["lineage"]
     assert lineage["parent"]["checksum"] == parent.checksum
     assert lineage["step"] == "export" and lineage["settings"] == {"opset": 17}
+
+
+def test_compressed_size_sees_zeros_that_disk_size_does_not(tmp_path):
+    import os
+
+    spec = {"task": "asr", "format": "onnx"}
+    zeros = write_artifact(tmp_path / "zeros", spec, {"m.onnx": lambda p: p.write_bytes(bytes(1 << 20))})
+    noise = write_artifact(tmp_path / "noise", spec, {"m.onnx": lambda p: p.write_bytes(os.urandom(1 << 20))})
+    assert zeros.size_bytes() == noise.size_bytes() == 1 << 20
+    assert zeros.compressed_bytes() < 0.01 * zeros.size_bytes()
+    assert noise.compressed_bytes() > 0.99 * noise.size_bytes()

@@ -38,7 +38,7 @@ def test_bench_reports_every_variant(variants, tiny_corpus, tmp_path):
     assert set(rows) == {"pytorch", "torchscript", "onnx"}
     for row in rows.values():
         for key in ("artifact", "backend", "device", "threads", "latency_ms", "throughput_utt_s", "rtfx", "size_mb",
-                    "peak_rss_mb", "wer", "cer", "wer_drift"):
+                    "compressed_mb", "peak_rss_mb", "wer", "cer", "wer_drift"):
             assert key in row
         assert row["latency_ms"]["p50"] > 0 and row["rtfx"] > 0 and row["threads"] == 1
     # exported variants are numerically the same model: no drift, identical transcripts

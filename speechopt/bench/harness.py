@@ -283,7 +283,7 @@ def summary_rows(report: dict) -> list[dict]:
             "speedup": r["speedup"],
             "throughput_batch": big, "throughput_utt_s": t["utt_per_s"] if t else None,
             "rtfx": t["rtfx"] if t else r["latency_batch1_rtfx"],
-            "size_mb": r["size_mb"], "peak_rss_mb": r["peak_rss_mb"], "load_seconds": r["load_seconds"],
+            "size_mb": r["size_mb"], "compressed_mb": r["compressed_mb"], "peak_rss_mb": r["peak_rss_mb"], "load_seconds": r["load_seconds"],
             "wer": r["wer"], "cer": r["cer"], "wer_drift": r["wer_drift"], "cer_drift": r["cer_drift"],
             "identical_transcripts": r["identical_transcripts"], "max_logit_diff": r["max_logit_diff"],
             "drift_by_length": {k: v["wer_drift"] for k, v in r["drift_by_length"].items()},

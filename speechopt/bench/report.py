@@ -11,7 +11,7 @@ from pathlib import Path
 
 from speechopt.io import atomic_write_text
 
-COLUMNS = ["variant", "backend", "p50 ms", "p90 ms", "p99 ms", "speedup", "RTFx", "size MB", "RSS MB",
+COLUMNS = ["variant", "backend", "p50 ms", "p90 ms", "p99 ms", "speedup", "RTFx", "size MB", "zip MB", "RSS MB",
            "WER", "drift", "long drift", "same text"]
 
 
@@ -27,7 +27,7 @@ def table_rows(rows: list[dict]) -> list[list[str]]:
             r["name"] + (" (ref)" if r["reference"] else ""), r["backend"],
             _fmt(r["latency_ms"]["p50"], ".2f"), _fmt(r["latency_ms"]["p90"], ".2f"), _fmt(r["latency_ms"]["p99"], ".2f"),
             _fmt(r["speedup"], ".2f") + "x", _fmt(r["rtfx"], ".0f"),
-            _fmt(r["size_mb"], ".2f"), _fmt(r["peak_rss_mb"], ".0f"),
+            _fmt(r["size_mb"], ".2f"), _fmt(r.get("compressed_mb"), ".2f"), _fmt(r["peak_rss_mb"], ".0f"),
             _fmt(r["wer"] * 100, ".2f") + "%", _fmt(r["wer_drift"] * 100, "+.2f"),
             _fmt(None if long_drift is None else long_drift * 100, "+.2f"),
             _fmt(r["identical_transcripts"] * 100, ".1f") + "%",
