@@ -26,7 +26,8 @@ VARIANTS = ["torchscript", "onnx", "onnx-int8-dynamic-default", "onnx-int8-dynam
             "onnx-fp16", "torch-int8-dynamic", "pruned-unstructured", "pruned-structured"]
 
 
-def make_variants(model: Path, work: Path, wanted: list[str], data: str, prefix: str = "") -> dict[str, Path]:
+def make_variants(model: Path, work: Path, wanted: list[str], data: str, prefix: str = "",
+                  calibration: str | None = None) -> dict[str, Path]:
     from speechopt.steps.export import export_model
     from speechopt.steps.prune import PruneSettings, prune
     from speechopt.steps.quantize import QuantizeSettings, quantize
@@ -52,7 +53,7 @@ def make_variants(model: Path, work: Path, wanted: list[str], data: str, prefix:
         elif name == "onnx-int8-dynamic":
             art = quantize(need_onnx(), work / f"{prefix}{name}", QuantizeSettings(method="dynamic"), validation_data=data)
         elif name == "onnx-int8-static":
-            art = quantize(need_onnx(), work / f"{prefix}{name}", QuantizeSettings(method="static", calibration_data=data),
+            art = quantize(need_onnx(), work / f"{prefix}{name}", QuantizeSettings(method="static", calibration_data=calibration or data),
                            validation_data=data)
         elif name == "onnx-fp16":
             art = quantize(need_onnx(), work / f"{prefix}{name}", QuantizeSettings(method="fp16"), validation_data=data)
@@ -99,7 +100,8 @@ def to_markdown(table: list[dict], report: dict, args) -> str:
              f"Measured {time.strftime('%Y-%m-%d')} with `benchmarks/cpu_variants.py --repeats {args.repeats}` "
              f"on {cpu_label(m)} ({m['cpu_count']} cores, ISA {', '.join(m.get('isa', [])) or '?'}), "
              f"{args.threads} thread(s), torch {m.get('torch')}, onnxruntime {m.get('onnxruntime')}.", "",
-             f"Data: `{args.data}` ({report['results'][0]['utterances']} utterances). Latency: batch 1, p50 over real "
+             f"Data: `{args.data}` ({report['results'][0]['utterances']} utterances; static int8 calibrated on "
+             f"`{args.calibration_data or args.data}`). Latency: batch 1, p50 over real "
              f"utterances (median over {args.repeats} runs). Speedup: reference p50 / variant p50 within each run, "
              f"median over runs. RTFx: audio seconds per wall second at batch {batch} (length-sorted batches). "
              "WER drift in absolute points against the reference; 'long' is the drift on the longest third. "
@@ -123,6 +125,9 @@ def main() -> None:
     p.add_argument("--extra", nargs="*", default=[], help="ready-made artifacts to include")
     p.add_argument("--extra-variants", default="onnx-int8-dynamic",
                    help="variants also made from each --extra artifact (e.g. a distilled student in int8)")
+    p.add_argument("--calibration-data", default=None,
+                   help="manifest that static int8 calibrates on (default: --data; pass a held-out set so that "
+                        "calibration never sees the utterances the WER is measured on)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16])
@@ -132,12 +137,13 @@ def main() -> None:
     model, data = resolve(args.model), str(resolve(args.data))
     wanted = VARIANTS if args.variants == "all" else [v for v in args.variants.split(",") if v]
     with tempfile.TemporaryDirectory(prefix="speechopt-study-") as tmp:
-        made = make_variants(model, Path(tmp), wanted, data)
+        calibration = str(resolve(args.calibration_data)) if args.calibration_data else None
+        made = make_variants(model, Path(tmp), wanted, data, calibration=calibration)
         extra_wanted = [v for v in args.extra_variants.split(",") if v]
         for e in args.extra:
             path = resolve(e)
             made[path.name] = path
-            made.update(make_variants(path, Path(tmp), extra_wanted, data, prefix=f"{path.name}+"))
+            made.update(make_variants(path, Path(tmp), extra_wanted, data, prefix=f"{path.name}+", calibration=calibration))
         artifacts = [str(model)] + [str(p) for p in made.values()]
         settings = BenchSettings(data=data, backends=["cpu"], batch_sizes=args.batch_sizes, threads=args.threads,
                                  min_seconds=args.min_seconds)
