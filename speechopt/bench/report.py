@@ -9,6 +9,7 @@ import json
 import sys
 from pathlib import Path
 
+from speechopt.bench.harness import cpu_label
 from speechopt.io import atomic_write_text
 
 COLUMNS = ["variant", "backend", "p50 ms", "p90 ms", "p99 ms", "speedup", "RTFx", "size MB", "zip MB", "RSS MB",
@@ -41,7 +42,7 @@ def print_table(rows: list[dict], report: dict) -> None:
 
     m = report["machine"]
     batch = rows[0]["throughput_batch"] if rows else None
-    table = Table(title=f"speechopt bench: {m.get('cpu', m['processor'])}, threads {m['threads'] or 'default'}; "
+    table = Table(title=f"speechopt bench: {cpu_label(m)}, threads {m['threads'] or 'default'}; "
                         f"latency at batch 1, RTFx at batch {batch or 1}; drift in WER points vs reference")
     for c in COLUMNS:
         table.add_column(c, justify="left" if c in ("variant", "backend") else "right")
@@ -57,7 +58,7 @@ def print_table(rows: list[dict], report: dict) -> None:
 def markdown(rows: list[dict], report: dict, breaches: list[str] | None = None) -> str:
     m = report["machine"]
     lines = ["## speechopt bench", "",
-             f"Machine: {m.get('cpu', m['processor'])} ({m['cpu_count']} cores, threads {m['threads'] or 'default'}), "
+             f"Machine: {cpu_label(m)} ({m['cpu_count']} cores, threads {m['threads'] or 'default'}), "
              f"torch {m.get('torch', '-')}, onnxruntime {m.get('onnxruntime', m.get('onnxruntime-gpu', '-'))}.  ",
              f"Data: `{report['settings']['data']}`; reference: `{report['settings']['reference']}`.  ",
              f"Latency at batch 1 (p50/p90/p99 over real utterances); RTFx (audio seconds per wall second) at batch "
