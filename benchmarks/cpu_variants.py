@@ -26,8 +26,8 @@ VARIANTS = ["torchscript", "onnx", "onnx-int8-dynamic-default", "onnx-int8-dynam
             "onnx-fp16", "torch-int8-dynamic", "pruned-unstructured", "pruned-structured"]
 
 
-def make_variants(model: Path, work: Path, wanted: list[str], data: str, prefix: str = "",
-                  calibration: str | None = None) -> dict[str, Path]:
+def make_variants(model: Path, work: Path, wanted: list[str], data: str, calibration: str,
+                  prefix: str = "") -> dict[str, Path]:
     from speechopt.steps.export import export_model
     from speechopt.steps.prune import PruneSettings, prune
     from speechopt.steps.quantize import QuantizeSettings, quantize
@@ -53,7 +53,7 @@ def make_variants(model: Path, work: Path, wanted: list[str], data: str, prefix:
         elif name == "onnx-int8-dynamic":
             art = quantize(need_onnx(), work / f"{prefix}{name}", QuantizeSettings(method="dynamic"), validation_data=data)
         elif name == "onnx-int8-static":
-            art = quantize(need_onnx(), work / f"{prefix}{name}", QuantizeSettings(method="static", calibration_data=calibration or data),
+            art = quantize(need_onnx(), work / f"{prefix}{name}", QuantizeSettings(method="static", calibration_data=calibration),
                            validation_data=data)
         elif name == "onnx-fp16":
             art = quantize(need_onnx(), work / f"{prefix}{name}", QuantizeSettings(method="fp16"), validation_data=data)
@@ -135,15 +135,15 @@ def main() -> None:
     p.add_argument("--out", required=True, help="output path without suffix")
     args = p.parse_args()
     model, data = resolve(args.model), str(resolve(args.data))
+    calibration = str(resolve(args.calibration_data)) if args.calibration_data else data
     wanted = VARIANTS if args.variants == "all" else [v for v in args.variants.split(",") if v]
     with tempfile.TemporaryDirectory(prefix="speechopt-study-") as tmp:
-        calibration = str(resolve(args.calibration_data)) if args.calibration_data else None
-        made = make_variants(model, Path(tmp), wanted, data, calibration=calibration)
+        made = make_variants(model, Path(tmp), wanted, data, calibration)
         extra_wanted = [v for v in args.extra_variants.split(",") if v]
         for e in args.extra:
             path = resolve(e)
             made[path.name] = path
-            made.update(make_variants(path, Path(tmp), extra_wanted, data, prefix=f"{path.name}+", calibration=calibration))
+            made.update(make_variants(path, Path(tmp), extra_wanted, data, calibration, prefix=f"{path.name}+"))
         artifacts = [str(model)] + [str(p) for p in made.values()]
         settings = BenchSettings(data=data, backends=["cpu"], batch_sizes=args.batch_sizes, threads=args.threads,
                                  min_seconds=args.min_seconds)

@@ -42,6 +42,11 @@ class BenchSettings:
     max_utterances: int | None = None
 
 
+# Virtual machines often mask the name ("AMD EPYC"); family/model/stepping still tell the generation apart
+# (family 23 model 1 is Zen 1), and int8 speed differs a lot between generations.
+CPUINFO_KEYS = {"model name": "cpu", "cpu family": "cpu_family", "model": "cpu_model", "stepping": "cpu_stepping"}
+
+
 def machine_description(threads: int | None) -> dict:
     import importlib.metadata as md
 
@@ -50,16 +55,11 @@ def machine_description(threads: int | None) -> dict:
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                key, _, value = line.partition(":")
-                key, value = key.strip(), value.strip()
-                if key == "model name":
-                    info["cpu"] = value
-                # Virtual machines often mask the name ("AMD EPYC"); family/model/stepping still tell the
-                # generation apart (family 23 model 1 is Zen 1), and int8 speed differs a lot between them.
-                elif key in ("cpu family", "model", "stepping"):
-                    info["cpu_" + key.replace("cpu ", "")] = value
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
+                key, _, value = (part.strip() for part in line.partition(":"))
+                if key in CPUINFO_KEYS:
+                    info[CPUINFO_KEYS[key]] = value
+                elif key == "flags":  # the last field of the first processor's block
+                    flags = set(value.split())
                     info["isa"] = [x for x in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if x in flags]
                     break
     except OSError:
@@ -169,6 +169,11 @@ def preflight(artifacts, backends: list[str], threads: int | None) -> None:
                     pass
 
 
+def artifact_sizes(artifact) -> dict:
+    """Sizes belong to the artifact, not to a run: measured once per artifact, not in every worker."""
+    return {"size_mb": artifact.size_bytes() / 1e6, "compressed_mb": artifact.compressed_bytes() / 1e6}
+
+
 def bench(artifacts: list[str], reference: str, settings: BenchSettings, log=print) -> dict:
     """Measure every artifact on every backend, and the reference on cpu; returns the report dict."""
     from speechopt.artifact import load_artifact
@@ -204,16 +209,17 @@ def bench(artifacts: list[str], reference: str, settings: BenchSettings, log=pri
         workdir = Path(tmp)
         log(f"reference: {ref_art.path} on cpu")
         ref_result = run_worker({**common, "artifact": str(ref_art.path), "backend": "cpu", "device": "cpu"}, workdir)
-        ref_result["is_reference"] = True
+        ref_result.update(is_reference=True, **artifact_sizes(ref_art))
         results = [ref_result]
         for art in loaded:
+            sizes = artifact_sizes(art)
             for backend in settings.backends:
                 if art.path.resolve() == ref_art.path.resolve() and backend == "cpu":
                     continue
                 log(f"{art.path} on {backend}")
                 r = run_worker({**common, "artifact": str(art.path), "backend": backend,
                                 "device": BACKENDS[backend]}, workdir)
-                r["is_reference"] = False
+                r.update(is_reference=False, **sizes)
                 results.append(r)
         ref_p50 = ref_result["latency_ms"]["p50"]
         for r in results:
@@ -283,7 +289,8 @@ def summary_rows(report: dict) -> list[dict]:
             "speedup": r["speedup"],
             "throughput_batch": big, "throughput_utt_s": t["utt_per_s"] if t else None,
             "rtfx": t["rtfx"] if t else r["latency_batch1_rtfx"],
-            "size_mb": r["size_mb"], "compressed_mb": r["compressed_mb"], "peak_rss_mb": r["peak_rss_mb"], "load_seconds": r["load_seconds"],
+            "size_mb": r["size_mb"], "compressed_mb": r["compressed_mb"], "peak_rss_mb": r["peak_rss_mb"],
+            "load_seconds": r["load_seconds"],
             "wer": r["wer"], "cer": r["cer"], "wer_drift": r["wer_drift"], "cer_drift": r["cer_drift"],
             "identical_transcripts": r["identical_transcripts"], "max_logit_diff": r["max_logit_diff"],
             "drift_by_length": {k: v["wer_drift"] for k, v in r["drift_by_length"].items()},

@@ -120,8 +120,6 @@ def run_config(cfg: dict) -> dict:
         "latency_seconds": latency.seconds,
         "latency_batch1_rtfx": sum(durations) / len(durations) / (percentiles["mean"] / 1000.0),
         "throughput": throughput,
-        "size_mb": artifact.size_bytes() / 1e6,
-        "compressed_mb": artifact.compressed_bytes() / 1e6,
         "peak_rss_mb": peak_rss_mb(),
         "hypotheses": hyps,
         "references": [u.text for u in utts],
