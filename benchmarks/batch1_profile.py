@@ -24,7 +24,7 @@ import numpy as np
 def load_inputs(data: str, frontend_config, n: int):
     from speechopt.audio.features import Frontend
     from speechopt.data.manifest import read_manifest
-    from speechopt.evaluate import load_utterance_audio
+    from speechopt.audio.io import load_utterance_audio
 
     frontend = Frontend(frontend_config)
     utts = read_manifest(data)[:n]
@@ -117,7 +117,7 @@ def main() -> None:
     results = {"eager " + ref.name: profile_eager(load_pytorch_model(ref).eval(), inputs)}
     for path in args.onnx:
         art = load_artifact(resolve(path))
-        results[f"ort {art.name}"] = profile_onnx(art.file("model"), inputs, args.threads)
+        results[f"ort {art.name}"] = profile_onnx(art.graph_path(), inputs, args.threads)
 
     lines = [f"# Where batch-1 time goes: `{args.model}`", "",
              f"Measured {time.strftime('%Y-%m-%d')} with `benchmarks/batch1_profile.py` on {cpu_label(machine_description(args.threads))}, "

@@ -19,3 +19,9 @@ class BudgetExceeded(SpeechoptError):
 
 class BackendUnavailable(SpeechoptError):
     """A backend's runtime or device is missing on this machine."""
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """`Type: first line of the message`, for one-line errors that wrap a third-party exception."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}"[:limit] if text else type(exc).__name__

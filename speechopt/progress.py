@@ -12,9 +12,9 @@ def _enabled() -> bool:
 
 
 @contextlib.contextmanager
-def progress_bar(total: int | None, description: str):
-    """Yield `advance(n=1)`; draws a bar on stderr when it is a terminal."""
-    if not _enabled():
+def progress_bar(total: int | None, description: str | bool):
+    """Yield `advance(n=1)`; draws a bar on stderr when it is a terminal (never for `description=False`)."""
+    if description is False or not _enabled():
         yield lambda n=1: None
         return
     from rich.console import Console

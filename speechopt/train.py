@@ -22,8 +22,10 @@ import numpy as np
 from speechopt.audio.features import Frontend, FrontendConfig
 from speechopt.data.manifest import read_manifest
 from speechopt.errors import SpeechoptError
-from speechopt.evaluate import iter_utterance_audio, torch_infer, transcribe
-from speechopt.metrics import error_rates
+from speechopt.audio.io import iter_utterance_audio
+from speechopt.tasks.asr.data import manifest_fields
+from speechopt.tasks.asr.metrics import error_rates
+from speechopt.tasks.base import length_sorted_batches
 from speechopt.text import CharTokenizer
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -185,9 +187,23 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float):
     raise SpeechoptError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
-def validate(model, data: FeatureSet, frontend: Frontend, tokenizer) -> dict:
+def validate(model, data: FeatureSet, frontend: Frontend, tokenizer, batch_size: int = 16) -> dict:
+    """Greedy WER/CER of the in-memory model on the validation audio, in length-sorted padded batches
+    (faster than one at a time; checkpoint choice only needs a consistent figure)."""
+    import torch
+
+    from speechopt.progress import progress_bar
+    from speechopt.tasks.asr.decode import ctc_greedy
+
     model.eval()
-    hyps, _ = transcribe(torch_infer(model), frontend, data.audios, tokenizer, batch_size=16, progress="validating")
+    hyps = [""] * len(data.audios)
+    with progress_bar(len(data.audios), "validating") as advance, torch.inference_mode():
+        for idx in length_sorted_batches([len(a) for a in data.audios], batch_size):
+            feats, frames = frontend.from_arrays([data.audios[i] for i in idx])
+            lp, n = model(feats, frames)
+            for i, text in zip(idx, ctc_greedy(lp.numpy(), n.numpy(), tokenizer)):
+                hyps[i] = text
+            advance(len(idx))
     model.train()
     return error_rates(data.texts, hyps)
 
@@ -346,7 +362,7 @@ def train_asr(settings: TrainSettings, data: str | Path, out: str | Path, val_da
         else:
             model.load_state_dict(best_state)
     artifact = save_pytorch_artifact(
-        out, model, settings.arch, config, fconf, tokenizer,
+        out, model, settings.arch, config, manifest_fields(fconf, tokenizer),
         step="distill" if teacher is not None else ("finetune" if settings.init_from else "train"), parent=parent,
         settings={**asdict(settings), "data": str(data), "val_data": str(val_data),
                   "steps": progress["step"], "train_minutes": round(progress["elapsed"] / 60, 2),

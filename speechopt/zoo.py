@@ -55,29 +55,28 @@ def resolve(ref: str | Path) -> Path:
 
 
 def add_to_zoo(src: str | Path, name: str, data: str | Path = "zoo:eval", overwrite: bool = False) -> dict:
-    """Copy a verified artifact into the bundled zoo, recording its WER/CER on `data` in the manifest.
+    """Copy a verified artifact into the bundled zoo, recording its task's figures on `data` in the manifest.
 
-    Both decoders are recorded: greedy (what every drift figure uses) and lexicon-constrained beam search.
+    ASR records both decoders: greedy (what every drift figure uses) and lexicon-constrained beam search.
     """
     import shutil
 
     from speechopt.artifact import MANIFEST, load_artifact
     from speechopt.evaluate import evaluate_artifact
     from speechopt.io import atomic_dir
+    from speechopt.tasks import task_of
 
     artifact = load_artifact(src)
-    result = evaluate_artifact(artifact.path, resolve(data), batch_size=1, also=("lexicon",))
-    lexicon = result["lexicon"]
+    task = task_of(artifact)
+    result = evaluate_artifact(artifact.path, resolve(data), batch_size=1, **task.zoo_evaluation_options)
+    figures = task.zoo_figures(result)
     dst = zoo_root() / "models" / name
     with atomic_dir(dst, overwrite=overwrite) as tmp:
         for f in artifact.manifest["files"]:
             shutil.copy2(artifact.path / f, tmp / f)
         manifest = dict(artifact.manifest)
         manifest["name"] = name
-        manifest["metrics"] = {**manifest.get("metrics", {}), "eval_wer": result["wer"], "eval_cer": result["cer"],
-                               "eval_wer_lexicon": lexicon["wer"], "eval_cer_lexicon": lexicon["cer"],
-                               "eval_lexicon_beam": lexicon["beam"],
+        manifest["metrics"] = {**manifest.get("metrics", {}), **figures,
                                "eval_data": str(data), "eval_utterances": result["utterances"]}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return {"name": name, "path": str(dst), "wer": result["wer"], "cer": result["cer"],
-            "wer_lexicon": lexicon["wer"], "cer_lexicon": lexicon["cer"]}
+    return {"name": name, "path": str(dst), **figures}

@@ -35,6 +35,7 @@ def tiny_models(tmp_path_factory):
     from speechopt.audio.features import FrontendConfig
     from speechopt.models.pytorch import save_pytorch_artifact
     from speechopt.models.registry import build_model
+    from speechopt.tasks.asr import manifest_fields
     from speechopt.text import CharTokenizer
 
     root = tmp_path_factory.mktemp("models")
@@ -42,7 +43,7 @@ def tiny_models(tmp_path_factory):
     for name, config in TINY_CONFIGS.items():
         torch.manual_seed(0)
         model = build_model(name, config).eval()
-        save_pytorch_artifact(root / name, model, name, config, FrontendConfig(), CharTokenizer())
+        save_pytorch_artifact(root / name, model, name, config, manifest_fields(FrontendConfig(), CharTokenizer()))
         paths[name] = root / name
     return paths
 

@@ -10,10 +10,22 @@ import pytest
 
 from speechopt.artifact import load_artifact
 from speechopt.backends import create_runner, list_backends
-from speechopt.backends.onnxrt import DEFAULT_TRT_PROFILE, check_providers, provider_options, trt_profile_shapes
+from speechopt.backends.onnxrt import check_providers, provider_options, trt_profile_shapes
 from speechopt.errors import BackendUnavailable, SpeechoptError
-from speechopt.models.pytorch import asr_signature
 from speechopt.steps.export import export_model
+from speechopt.tasks.asr import frontend_config
+
+# The 10 ms log-mel default: 0.16 s to 30 s, tuned for batch 8 of 10 s utterances.
+DEFAULT_TRT_PROFILE = {"min": {"batch": 1, "frames": 16}, "opt": {"batch": 8, "frames": 1000},
+                       "max": {"batch": 32, "frames": 3000}}
+
+
+def asr_graph(n_features: int, vocab_size: int) -> dict:
+    from speechopt.models.asr_export import CtcExportConfig
+
+    inputs, outputs = CtcExportConfig({"architecture": {"config": {"n_features": n_features,
+                                                                   "vocab_size": vocab_size}}}).graphs()["model"]
+    return {"inputs": inputs, "outputs": outputs}
 
 ARCHS = ("cnn-ctc", "lstm-ctc", "crnn-ctc")
 
@@ -45,10 +57,10 @@ def speech_batch(tiny_corpus, tiny_models):
     """Features of 4 real utterances, padded into one batch."""
     from speechopt.audio.features import Frontend
     from speechopt.data.manifest import read_manifest
-    from speechopt.evaluate import load_utterance_audio
+    from speechopt.audio.io import load_utterance_audio
 
     artifact = load_artifact(tiny_models["cnn-ctc"])
-    frontend = Frontend(artifact.frontend())
+    frontend = Frontend(frontend_config(artifact))
     audios = load_utterance_audio(read_manifest(tiny_corpus)[:4], frontend.config.sample_rate)
     feats, frames = frontend.from_arrays(audios)
     return feats.numpy(), frames.numpy()
@@ -148,7 +160,7 @@ def test_provider_options():
     assert provider_options("cpu") == [("CPUExecutionProvider", {})]
     assert provider_options("cuda", device_id=1) == [("CUDAExecutionProvider", {"device_id": 1}),
                                                     ("CPUExecutionProvider", {})]
-    shapes = trt_profile_shapes(asr_signature(64, 29))
+    shapes = trt_profile_shapes(asr_graph(64, 29), DEFAULT_TRT_PROFILE)
     assert shapes == {
         "trt_profile_min_shapes": "features:1x16x64,lengths:1",
         "trt_profile_opt_shapes": "features:8x1000x64,lengths:8",
@@ -171,9 +183,9 @@ def test_provider_options():
 def test_trt_profile_needs_every_dynamic_dimension():
     profile = {kind: {"batch": 1} for kind in ("min", "opt", "max")}
     with pytest.raises(SpeechoptError, match="no min size for dimension 'frames'"):
-        trt_profile_shapes(asr_signature(64, 29), profile)
+        trt_profile_shapes(asr_graph(64, 29), profile)
     custom = {**DEFAULT_TRT_PROFILE, "max": {"batch": 4, "frames": 500}}
-    assert trt_profile_shapes(asr_signature(80, 29), custom)["trt_profile_max_shapes"] == "features:4x500x80,lengths:4"
+    assert trt_profile_shapes(asr_graph(80, 29), custom)["trt_profile_max_shapes"] == "features:4x500x80,lengths:4"
 
 
 def test_runners_are_registered_without_importing_runtimes():
@@ -206,9 +218,9 @@ def test_torch_runner_on_cuda_matches_cpu(artifacts, speech_batch, fmt):
 
 def test_default_trt_profile_is_in_the_models_frames():
     from speechopt.audio.features import FrontendConfig
-    from speechopt.backends.onnxrt import default_trt_profile
+    from speechopt.tasks.asr.task import default_trt_profile
 
     assert default_trt_profile(FrontendConfig()) == DEFAULT_TRT_PROFILE  # 10 ms log-mel frames
     waveform = default_trt_profile(FrontendConfig(kind="waveform"))  # one frame per sample (wav2vec2)
     assert [waveform[k]["frames"] for k in ("min", "opt", "max")] == [2560, 160000, 480000]
-    assert trt_profile_shapes(asr_signature(1, 32), waveform)["trt_profile_max_shapes"] == "features:32x480000x1,lengths:32"
+    assert trt_profile_shapes(asr_graph(1, 32), waveform)["trt_profile_max_shapes"] == "features:32x480000x1,lengths:32"

@@ -5,9 +5,14 @@ import json
 import pytest
 
 from speechopt.bench.budgets import Budgets, check_budgets
-from speechopt.bench.harness import cpu_label, length_buckets
+from speechopt.bench.machine import cpu_label
 from speechopt.bench.report import html_report, markdown
 from speechopt.bench.timing import measure
+from speechopt.errors import SpeechoptError
+from speechopt.tasks import get_task
+from speechopt.tasks.asr.task import length_buckets
+
+METRICS = get_task("asr").metrics
 
 
 def test_measure_needs_both_count_and_duration():
@@ -31,24 +36,44 @@ def _row(name, reference=False, p50=10.0, speedup=1.0, drift=0.0):
             "reference": reference, "latency_ms": {"p50": p50, "p90": p50 * 1.2, "p99": p50 * 1.5},
             "speedup": speedup, "throughput_batch": 16, "throughput_utt_s": 100.0, "rtfx": 250.0,
             "size_mb": 4.0, "peak_rss_mb": 300.0, "load_seconds": 0.1, "wer": 0.05 + drift, "cer": 0.01,
-            "wer_drift": drift, "cer_drift": 0.0, "identical_transcripts": 0.9, "max_logit_diff": 0.01,
+            "wer_drift": drift, "cer_drift": 0.0, "drift": {"wer": drift * 100, "cer": 0.0},
+            "identical_transcripts": 0.9, "max_logit_diff": 0.01,
             "drift_by_length": {"short": 0.0, "medium": 0.0, "long": drift}}
 
 
 def test_budgets_report_each_breach():
     rows = [_row("ref", reference=True, p50=20.0), _row("fast", p50=5.0, speedup=4.0, drift=0.002),
             _row("bad", p50=30.0, speedup=0.66, drift=0.011)]
-    breaches = check_budgets(rows, Budgets(max_wer_drift=0.5, max_latency_ms=25.0, min_speedup=1.0))
+    budgets = Budgets.from_options(max_wer_drift=0.5, max_latency_ms=25.0, min_speedup=1.0)
+    breaches = check_budgets(rows, budgets, METRICS)
     assert len(breaches) == 3
     assert any("bad on cpu: WER drift +1.10 points > budget 0.5" == b for b in breaches)
     assert any(b.startswith("bad on cpu: latency p50 30.00 ms") for b in breaches)
     assert any(b.startswith("bad on cpu: speedup 0.66x") for b in breaches)
-    assert check_budgets(rows[:2], Budgets(max_wer_drift=0.5, min_speedup=1.0)) == []
+    assert check_budgets(rows[:2], Budgets.from_options(max_wer_drift=0.5, min_speedup=1.0), METRICS) == []
     assert not Budgets().any()
 
 
+def test_budgets_are_keyed_by_metric():
+    rows = [_row("ref", reference=True), _row("int8", drift=0.004)]
+    keyed = Budgets.from_options(max_drift=["wer=0.5", "cer=0.1"])
+    assert keyed.max_drift == {"wer": 0.5, "cer": 0.1}
+    assert check_budgets(rows, keyed, METRICS) == []
+    assert check_budgets(rows, Budgets.from_options(max_drift=["wer=0.25"]), METRICS) == [
+        "int8 on cpu: WER drift +0.40 points > budget 0.25"]
+    # the old flag is the same budget under its old name
+    assert Budgets.from_options(max_wer_drift=0.5).max_drift == {"wer": 0.5}
+    with pytest.raises(SpeechoptError, match="no metric named 'mcd' to budget; this task measures cer, wer"):
+        Budgets.from_options(max_drift=["mcd=0.5"]).check_metrics(METRICS)
+    for bad in ("wer", "=1", "wer=fast"):
+        with pytest.raises(SpeechoptError):
+            Budgets.from_options(max_drift=[bad])
+    with pytest.raises(SpeechoptError, match="disagree"):
+        Budgets.from_options(max_drift=["wer=1"], max_wer_drift=0.5)
+
+
 def test_reports_render():
-    report = {"machine": {"processor": "x86_64", "cpu_count": 2, "threads": 2, "torch": "2.13.0"},
+    report = {"task": "asr", "machine": {"processor": "x86_64", "cpu_count": 2, "threads": 2, "torch": "2.13.0"},
               "settings": {"data": "eval.jsonl", "reference": "ref", "accuracy_mode": "per utterance"}}
     rows = [_row("ref", reference=True), _row("onnx", speedup=2.0, drift=0.001)]
     md = markdown(rows, report, ["onnx on cpu: too slow"])
@@ -59,7 +84,7 @@ def test_reports_render():
 
 
 def test_quantized_but_slower_warning_names_a_reason():
-    from speechopt.bench.harness import slower_than_parent
+    from speechopt.bench.warnings import slower_than_parent
 
     parent = {"name": "onnx", "backend": "cpu", "checksum": "p", "latency_ms": {"p50": 5.0}}
     conv = {"name": "int8-all", "backend": "cpu", "checksum": "c", "parent_checksum": "p",
@@ -78,3 +103,34 @@ def test_cpu_label_tells_masked_cpu_generations_apart():
     assert cpu_label({"cpu": "AMD EPYC", "cpu_family": "23", "cpu_model": "1", "cpu_stepping": "2"}) == \
         "AMD EPYC (family 23 model 1 stepping 2)"
     assert cpu_label({"processor": "arm64"}) == "arm64"
+
+
+def test_noisy_timings_are_flagged():
+    from speechopt.bench.warnings import noisy_timings
+
+    durations = [1.0, 2.0, 3.0, 4.0] * 25
+    quiet = {"name": "q", "backend": "cpu", "latency_ms": {"p50": 20.0, "p99": 40.0}, "durations": durations,
+             "latency_seconds": [0.01 * d for d in durations]}  # time per audio second constant: lengths vary
+    noisy = {**quiet, "name": "n", "latency_seconds": [0.01 * d * (200 if k % 50 == 7 else 1)
+                                                          for k, d in enumerate(durations)]}
+    warnings = noisy_timings([quiet, noisy])
+    assert not quiet["noisy"] and noisy["noisy"] and len(warnings) == 1
+    assert warnings[0].startswith("n on cpu: timings are noisy") and "--min-seconds" in warnings[0]
+
+
+def test_terminal_table_fits_80_columns(monkeypatch, capsys):
+    from speechopt.bench.report import print_table
+
+    monkeypatch.setenv("COLUMNS", "80")
+    report = {"task": "asr", "machine": {"cpu": "AMD EPYC", "cpu_family": "25", "cpu_model": "17",
+                                         "cpu_stepping": "0", "threads": 1}, "warnings": []}
+    rows = [_row("crnn-ctc", reference=True), _row("crnn-ctc-pruned25-int8", speedup=2.83, drift=-0.0025)]
+    rows[1]["noisy"] = True
+    print_table(rows, report)
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "crnn-ctc-pruned25-int8" in out and "2.83x~" in out and "-0.25" in out and "…" not in out
+    assert "--markdown" in out and "too noisy" in out
+    monkeypatch.setenv("COLUMNS", "200")
+    print_table(rows, report)
+    assert "long drift" in capsys.readouterr().out  # room for the full table

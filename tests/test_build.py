@@ -11,29 +11,31 @@ import pytest
 from conftest import one_error_line
 from typer.testing import CliRunner
 
-from speechopt.artifact import load_artifact, write_artifact
+from speechopt.artifact import MAIN_GRAPH, graph_entry, load_artifact, write_artifact
 from speechopt.audio.features import FrontendConfig
 from speechopt.env import tensorrt_status
 from speechopt.errors import BackendUnavailable, SpeechoptError
-from speechopt.steps.build import (
+from speechopt.backends.tensorrt.compat import check_engine_compatible, normalize_hardware, version_compatible_runs
+from speechopt.backends.tensorrt.precision import onnx_precision, plan_precision
+from speechopt.backends.tensorrt.profiles import (
+    EXPORT_MIN_FRAMES,
     MIN_FRAMES,
-    build_engine,
-    check_engine_compatible,
-    example_sizes,
-    export_for_tensorrt,
+    graph_shapes,
     model_min_frames,
-    normalize_hardware,
-    onnx_precision,
     parse_shape,
-    partition_summary,
-    plan_precision,
+    plan_graph_shapes,
     profile_from_durations,
     tensor_shapes,
+    validate_shapes,
+)
+from speechopt.backends.tensorrt.torch_trt import (
+    example_sizes,
+    export_for_tensorrt,
+    partition_summary,
     torch_tensorrt_compile_settings,
     torch_tensorrt_save_settings,
-    validate_shapes,
-    version_compatible_runs,
 )
+from speechopt.steps.build import build_engine
 
 FE = FrontendConfig()  # 16 kHz, hop 160: frames = samples // 160 + 1
 
@@ -113,9 +115,65 @@ def test_model_min_frames_follows_the_export():
     assert model_min_frames({}) == MIN_FRAMES
     assert model_min_frames({"export": {"min_frames": 12}}) == 12
     assert model_min_frames({"export": {"dynamic_shapes": {"features": {"1": "frames>=8"}}}}) == 8
-    from speechopt.steps.export import MIN_FRAMES as EXPORT_MIN
+    from speechopt.models.asr_export import MIN_FRAMES as EXPORT_MIN  # the export step's bound for ASR models
 
     assert model_min_frames({"lineage": {"history": ["export"]}}) == max(MIN_FRAMES, EXPORT_MIN)
+    assert EXPORT_MIN_FRAMES == EXPORT_MIN  # the backends' fallback mirrors the export step's bound
+
+
+# A TTS-like artifact: two graphs sharing named dimensions ("batch", "tokens", "frames"), fixed sizes as ints.
+TWO_GRAPHS = {
+    "encoder": graph_entry("encoder.onnx", [{"name": "tokens", "dtype": "int64", "shape": ["batch", "tokens"]},
+                                            {"name": "lengths", "dtype": "int64", "shape": ["batch"]}],
+                           [{"name": "memory", "dtype": "float32", "shape": ["batch", "tokens", 256]}]),
+    "decoder": graph_entry("decoder.onnx", [{"name": "memory", "dtype": "float32", "shape": ["batch", "tokens", 256]},
+                                            {"name": "frame", "dtype": "float32", "shape": ["batch", 80]}],
+                           [{"name": "next_frame", "dtype": "float32", "shape": ["batch", 80]}]),
+}
+
+
+def test_per_graph_shape_plan_from_named_dims():
+    ranges = {"batch": (1, 4, 8), "tokens": (2, 50, 200)}
+    plan = plan_graph_shapes(TWO_GRAPHS, ranges)
+    assert list(plan) == ["encoder", "decoder"]
+    assert plan["encoder"] == {"tokens": {"min": [1, 2], "opt": [4, 50], "max": [8, 200]},
+                               "lengths": {"min": [1], "opt": [4], "max": [8]}}
+    assert plan["decoder"] == {"memory": {"min": [1, 2, 256], "opt": [4, 50, 256], "max": [8, 200, 256]},
+                               "frame": {"min": [1, 80], "opt": [4, 80], "max": [8, 80]}}
+    # The ASR (batch, frames) profile is the same machinery: tensor_shapes == graph_shapes on the ASR inputs.
+    asr = [{"name": "features", "dtype": "float32", "shape": ["batch", "frames", 64]},
+           {"name": "lengths", "dtype": "int64", "shape": ["batch"]}]
+    profile = {"min": (1, 16), "opt": (8, 500), "max": (16, 3000)}
+    assert graph_shapes(asr, {"batch": (1, 8, 16), "frames": (16, 500, 3000)}) == tensor_shapes(profile, 64)
+
+
+def test_a_named_dim_the_profile_does_not_cover_is_one_line():
+    with pytest.raises(SpeechoptError, match=r"graph encoder: input tokens has dynamic dimension 'tokens' \(axis 1\), "
+                       r"which the optimization profile does not cover \(it gives batch, frames\)") as e:
+        plan_graph_shapes(TWO_GRAPHS, {"batch": (1, 8, 16), "frames": (16, 500, 3000)}, "tts.onnx")
+    assert one_line(e).startswith("tts.onnx: graph encoder: ")
+    with pytest.raises(SpeechoptError, match="profile tokens: need min <= opt <= max, got 5, 2, 200") as e:
+        plan_graph_shapes(TWO_GRAPHS, {"batch": (1, 4, 8), "tokens": (5, 2, 200)})
+    one_line(e)
+
+
+def test_backends_import_nothing_from_steps_or_tasks():
+    """Layers point one way (cli -> recipes -> bench, steps -> tasks -> backends -> artifacts)."""
+    import ast
+
+    import speechopt.backends
+
+    root = Path(speechopt.backends.__file__).parent
+    files = sorted(root.rglob("*.py"))
+    assert root / "tensorrt" / "runner.py" in files
+    bad = []
+    for f in files:
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            bad += [f"{f.relative_to(root)}: {n}" for n in names
+                    if n.split(".")[:2] in (["speechopt", "steps"], ["speechopt", "tasks"])]
+    assert bad == []
 
 
 def test_normalize_hardware():
@@ -380,8 +438,11 @@ def test_build_command_bad_shape_is_one_line(tmp_path, tiny_models):
 def fake_engine(tmp_path, tiny_models):
     """A "tensorrt" artifact whose engine file is junk: enough to reach the runner's checks."""
     parent = load_artifact(tiny_models["cnn-ctc"])
-    manifest = {k: parent.manifest[k] for k in ("task", "architecture", "frontend", "tokenizer", "signature")}
-    manifest.update(format="tensorrt", precision="fp32", tensorrt={
+    sig = parent.graph(MAIN_GRAPH)
+    manifest = {k: parent.manifest[k] for k in ("task", "architecture", "frontend", "tokenizer")}
+    # An engine manifest from before per-graph engines: one `profile`, no `profiles` map.
+    manifest.update(format="tensorrt", precision="fp32",
+                    graphs={MAIN_GRAPH: graph_entry("model.engine", sig["inputs"], sig["outputs"])}, tensorrt={
         "via": "tensorrt", "version": "10.13.0.35", "gpu": "NVIDIA L4", "compute_capability": "8.9",
         "version_compatible": False, "hardware_compatibility": "none",
         "profile": {"features": {"min": [1, 3, 64], "opt": [8, 200, 64], "max": [16, 1000, 64]},
@@ -392,7 +453,7 @@ def fake_engine(tmp_path, tiny_models):
 
 @requires_no_tensorrt
 def test_runner_without_tensorrt_is_backend_unavailable(fake_engine):
-    from speechopt.backends.tensorrt import TensorRTRunner
+    from speechopt.backends.tensorrt.runner import TensorRTRunner
 
     runner = TensorRTRunner(fake_engine, device="tensorrt")
     with pytest.raises(BackendUnavailable, match="tensorrt package is not installed") as e:
@@ -404,6 +465,50 @@ def test_runner_without_tensorrt_is_backend_unavailable(fake_engine):
         runner._check_profile("features", (1, 2000, 64))
     runner._check_profile("features", (4, 500, 64))
     assert runner.describe()["tensorrt_built_with"] == "10.13.0.35"
+
+
+def test_runner_checks_its_own_graphs_profile(tmp_path):
+    """Each engine of a multi-graph artifact is checked against its own graph's profile."""
+    from speechopt.backends import create_runner
+    from speechopt.backends.tensorrt.runner import TensorRTRunner
+
+    plan = plan_graph_shapes(TWO_GRAPHS, {"batch": (1, 4, 8), "tokens": (2, 50, 200)})
+    graphs = {name: graph_entry(f"{name}.engine", g["inputs"], g["outputs"]) for name, g in TWO_GRAPHS.items()}
+    manifest = {"task": "tts", "format": "tensorrt", "architecture": {"name": "fake"}, "graphs": graphs,
+                "tensorrt": {"via": "tensorrt", "profiles": plan}}
+    art = write_artifact(tmp_path / "tts.engine", manifest,
+                         {f"{name}.engine": (lambda p: p.write_bytes(b"junk")) for name in graphs})
+    art = load_artifact(art.path)
+    decoder = create_runner(art, "tensorrt", graph="decoder")
+    assert isinstance(decoder, TensorRTRunner) and decoder.path.name == "decoder.engine"
+    decoder._check_profile("frame", (8, 80))
+    with pytest.raises(SpeechoptError, match=r"input frame of shape \[9, 80\] is outside the engine's profile") as e:
+        decoder._check_profile("frame", (9, 80))
+    one_line(e)
+    encoder = TensorRTRunner(art, graph="encoder")
+    assert encoder.profile == plan["encoder"] and encoder.describe()["graph"] == "encoder"
+    with pytest.raises(SpeechoptError, match="outside the engine's profile"):
+        encoder._check_profile("tokens", (1, 201))
+
+
+def test_torch_tensorrt_refuses_a_multi_graph_source_and_uncovered_dims_fail_early(tmp_path, monkeypatch):
+    """Both checks run before TensorRT is imported (here the toolchain check is bypassed: no TensorRT)."""
+    import speechopt.steps.build as build
+
+    monkeypatch.setattr(build, "_require", lambda via: None)
+    manifest = {"task": "asr", "format": "onnx", "architecture": {"name": "fake"}, "graphs": TWO_GRAPHS,
+                "frontend": FE.to_dict(), "tokenizer": {}}
+    art = write_artifact(tmp_path / "two.onnx", manifest,
+                         {g["file"]: (lambda p: p.write_bytes(b"junk")) for g in TWO_GRAPHS.values()})
+    shapes = dict(min_shape=(1, 16), opt_shape=(8, 500), max_shape=(16, 3000))
+    with pytest.raises(SpeechoptError, match=r"--via torch-tensorrt compiles one graph, and this artifact has 2 "
+                                             r"\(encoder, decoder\); build it with --via tensorrt") as e:
+        build_engine(art, tmp_path / "e1", via="torch-tensorrt", **shapes)
+    one_line(e)
+    with pytest.raises(SpeechoptError, match="graph encoder: input tokens has dynamic dimension 'tokens'") as e:
+        build_engine(art, tmp_path / "e2", **shapes)
+    one_line(e)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["two.onnx"]
 
 
 @requires_no_tensorrt
@@ -427,7 +532,7 @@ def test_bench_tensorrt_backend_fails_with_one_line(tmp_path, tiny_models, fake_
 
 
 # ------------------------------------------------- call sequence against a FAKE tensorrt module
-# These prove only that `_build_native` makes the calls NVIDIA documents, with the documented argument
+# These prove only that `build_native` makes the calls NVIDIA documents, with the documented argument
 # shapes, per TensorRT major version (and that errors become one line). They say nothing about whether
 # real TensorRT accepts the model: that is tests/test_gpu.py.
 class _FakeTRT:
@@ -482,7 +587,7 @@ class _FakeTRT:
                 return 0
 
             def create_timing_cache(self, data):
-                # What a stale cache file does (see _build_native): no cache, a logged serialization
+                # What a stale cache file does (see build_native): no cache, a logged serialization
                 # error, or a cache that set_timing_cache refuses (another device).
                 calls.append(("create_timing_cache", bytes(data)))
                 if bytes(data) == b"no-cache":
@@ -552,12 +657,12 @@ SHAPES = tensor_shapes({"min": (1, 8), "opt": (8, 200), "max": (16, 1100)}, 64)
 
 
 def _native(monkeypatch, tmp_path, fake, plan, precision="fp32", **kw):
-    from speechopt.steps.build import _build_native
+    from speechopt.backends.tensorrt.builder import build_native
 
     monkeypatch.setitem(__import__("sys").modules, "tensorrt", fake.mod)
     args = dict(timing_cache=None, version_compatible=False, hardware="none")
     args.update(kw)
-    return _build_native(tmp_path / "m.onnx", SHAPES, plan, precision, 256, log=lambda m: None, **args)
+    return build_native(tmp_path / "m.onnx", SHAPES, plan, precision, 256, log=lambda m: None, **args)
 
 
 def test_fake_call_sequence_trt11_strongly_typed(monkeypatch, tmp_path):
@@ -612,3 +717,69 @@ def test_fake_stale_timing_cache_starts_fresh(monkeypatch, tmp_path, stale):
         _native(monkeypatch, tmp_path, _FakeTRT("10.13.0.35", build_ok=False), plan_precision("fp32", "fp32", 10),
                 timing_cache=cache)
     assert "magicTag" not in one_line(e)
+
+
+def _fake_onnx_artifact(tmp_path, graphs: dict):
+    """An ONNX-format ASR artifact whose graphs are tiny fp32 ONNX files (what onnx_precision reads)."""
+    from onnx import helper
+
+    files = {}
+    for name in graphs:
+        path = _onnx_file(tmp_path, f"src-{name}", [helper.make_node("Identity", ["x"], ["y"])])
+        files[graphs[name]["file"]] = lambda p, src=path: p.write_bytes(src.read_bytes())
+    manifest = {"task": "asr", "format": "onnx", "architecture": {"name": "fake"}, "graphs": graphs,
+                "frontend": FE.to_dict(), "tokenizer": {"kind": "fake"}}
+    return write_artifact(tmp_path / "src.onnx", manifest, files)
+
+
+@pytest.mark.parametrize("names", [["model"], ["encoder", "decoder"]])
+def test_build_engine_writes_one_engine_per_graph(tmp_path, monkeypatch, names):
+    """build_engine's bookkeeping around a FAKE native build: files, graphs, per-graph profiles, lineage."""
+    import sys
+    import types
+
+    import speechopt.backends.tensorrt.builder as builder
+    import speechopt.steps.build as build
+    from speechopt.backends import create_runner
+
+    asr_inputs = [{"name": "features", "dtype": "float32", "shape": ["batch", "frames", 64]},
+                  {"name": "lengths", "dtype": "int64", "shape": ["batch"]}]
+    per_graph = {"model": asr_inputs, "encoder": asr_inputs,
+                 "decoder": [{"name": "memory", "dtype": "float32", "shape": ["batch", "frames", 32]}]}
+    graphs = {n: graph_entry(f"{n}.onnx", per_graph[n], [{"name": "y", "dtype": "float32", "shape": ["batch", 4]}])
+              for n in names}
+    src = _fake_onnx_artifact(tmp_path, graphs)
+    built = []
+
+    def fake_build_native(onnx_path, shapes, plan, precision, *args):
+        built.append((Path(onnx_path).name, shapes, plan["mode"]))
+        return f"PLAN:{Path(onnx_path).stem}".encode(), {"build_seconds": 1.5, "timing_cache_note": None}
+
+    monkeypatch.setattr(build, "_require", lambda via: None)
+    monkeypatch.setattr(build, "current_gpu", lambda: ("NVIDIA L4", "8.9"))
+    monkeypatch.setattr(builder, "build_native", fake_build_native)
+    monkeypatch.setitem(sys.modules, "tensorrt", types.SimpleNamespace(__version__="10.13.0.35"))
+    art = build_engine(src, tmp_path / "out.engine", min_shape=parse_shape("1x16"), opt_shape=(8, 500),
+                       max_shape=(16, 3000))
+
+    assert [b[0] for b in built] == [f"{n}.onnx" for n in names]
+    art = load_artifact(art.path)
+    assert list(art.graphs) == names and sorted(art.manifest["files"]) == sorted(f"{n}.engine" for n in names)
+    info = art.manifest["tensorrt"]
+    assert list(info["profiles"]) == names and info["dims"] == {"batch": [1, 8, 16], "frames": [16, 500, 3000]}
+    for n in names:
+        assert art.graph(n)["inputs"] == graphs[n]["inputs"] and art.graph(n)["outputs"] == graphs[n]["outputs"]
+        assert art.graph_path(n).read_bytes() == f"PLAN:{n}".encode()
+        runner = create_runner(art, "tensorrt", graph=n)
+        assert runner.path.name == f"{n}.engine" and runner.profile == info["profiles"][n]
+    assert info["profiles"][names[0]]["features"] == {"min": [1, 16, 64], "opt": [8, 500, 64], "max": [16, 3000, 64]}
+    assert info["builds"][names[-1]]["model_precision"] == "fp32"
+    assert art.manifest["lineage"]["parent"]["checksum"] == src.checksum
+    if names == ["model"]:  # the one-graph manifest keeps the keys it always had
+        assert info["profile"] == info["profiles"]["model"] and info["build_seconds"] == 1.5
+        assert info["model_precision"] == "fp32" and info["strongly_typed"] is True
+        assert art.manifest["lineage"]["settings"]["profile"] == {"min": [1, 16], "opt": [8, 500], "max": [16, 3000]}
+    else:
+        assert "profile" not in info and info["build_seconds"] == 3.0
+        memory = {"min": [1, 16, 32], "opt": [8, 500, 32], "max": [16, 3000, 32]}
+        assert info["profiles"]["decoder"] == {"memory": memory}

@@ -54,9 +54,11 @@ def test_export_validates_and_records_lineage(exported, tiny_models, tiny_corpus
     source = load_artifact(tiny_models[arch])
     m = artifact.manifest
     assert artifact.format == to
-    assert artifact.file("model").name == {"torchscript": "model.ts", "onnx": "model.onnx"}[to]
-    for key in ("task", "architecture", "frontend", "tokenizer", "signature"):
+    assert artifact.graph_path().name == {"torchscript": "model.ts", "onnx": "model.onnx"}[to]
+    for key in ("task", "architecture", "frontend", "tokenizer"):
         assert m[key] == source.manifest[key]
+    for key in ("inputs", "outputs", "dynamic_axes"):
+        assert m["graphs"]["model"][key] == source.graphs["model"][key]
     assert m["lineage"]["parent"]["checksum"] == source.checksum
     assert m["lineage"]["step"] == "export" and m["lineage"]["history"] == ["export"]
     assert m["lineage"]["settings"]["to"] == to
@@ -87,7 +89,7 @@ def test_onnx_runs_unseen_batch_sizes_and_lengths(exported, tiny_models, arch):
 
     from speechopt.models.pytorch import load_pytorch_model
 
-    path = load_artifact(exported[arch, "onnx"]).file("model")
+    path = load_artifact(exported[arch, "onnx"]).graph_path()
     graph = onnx.load(str(path)).graph
     features_dims = graph.input[0].type.tensor_type.shape.dim
     assert features_dims[0].dim_param and features_dims[1].dim_param  # symbolic batch and time, not numbers
@@ -109,7 +111,7 @@ def test_exported_program_cnn(tiny_models, tiny_corpus, tmp_path):
     artifact = export_model(tiny_models["cnn-ctc"], "exported-program", tmp_path / "cnn.pt2",
                             validation_data=tiny_corpus, max_validation_utts=4)
     artifact = load_artifact(artifact.path)
-    assert artifact.file("model").name == "model.pt2"
+    assert artifact.graph_path().name == "model.pt2"
     assert artifact.manifest["validation"]["max_abs_diff"] <= 1e-3
     assert artifact.manifest["export"]["weights_only_safe_load"] is False
     model = load_pytorch_model(load_artifact(tiny_models["cnn-ctc"]))
@@ -141,7 +143,7 @@ def private_tmp(tmp_path, monkeypatch):
 def test_failed_validation_writes_nothing(tiny_models, tiny_corpus, tmp_path, private_tmp, monkeypatch):
     import torch
 
-    real_export = export_step._export_torchscript
+    real_export = export_step.exporters.torchscript
 
     def export_a_different_model(model, *args):
         broken = copy.deepcopy(model)
@@ -149,9 +151,9 @@ def test_failed_validation_writes_nothing(tiny_models, tiny_corpus, tmp_path, pr
             broken.head.bias[1] += 3.0  # favours one character: log-probs and transcripts change
         return real_export(broken, *args)
 
-    monkeypatch.setattr(export_step, "_export_torchscript", export_a_different_model)
+    monkeypatch.setattr(export_step.exporters, "torchscript", export_a_different_model)
     # Let the broken model through the random-input shape check so the real-utterance validation judges it.
-    monkeypatch.setattr(export_step, "check_dynamic_shapes", lambda *args: [])
+    monkeypatch.setattr(export_step.validation, "check_dynamic_shapes", lambda *args: [])
     out = tmp_path / "out" / "cnn.ts"
     with pytest.raises(SpeechoptError, match="validation failed") as err:
         export_model(tiny_models["cnn-ctc"], "torchscript", out, validation_data=tiny_corpus, max_validation_utts=3)
@@ -172,13 +174,13 @@ def test_tolerance_is_enforced(tiny_models, tiny_corpus, tmp_path):
 def test_frozen_axis_makes_auto_fall_back(tiny_models, tiny_corpus, tmp_path, monkeypatch):
     import torch
 
-    def export_with_static_shapes(model, example, path, opset):
+    def export_with_static_shapes(model, example, path, opset, *names_and_shapes):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(model, example, str(path), dynamo=False, opset_version=opset,
                               input_names=["features", "lengths"], output_names=["log_probs", "out_lengths"])
 
-    monkeypatch.setattr(export_step, "_onnx_dynamo", export_with_static_shapes)
+    monkeypatch.setattr(export_step.exporters, "onnx_dynamo", export_with_static_shapes)
     artifact = export_model(tiny_models["cnn-ctc"], "onnx", tmp_path / "cnn.onnx", validation_data=tiny_corpus,
                             max_validation_utts=2)
     info = artifact.manifest["export"]

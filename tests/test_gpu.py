@@ -94,12 +94,12 @@ def engine(trt, onnx_models, tmp_path_factory):
 
 
 def _features(artifact, n=4):
-    from speechopt.audio.features import Frontend
+    from speechopt.audio.features import Frontend, FrontendConfig
     from speechopt.data.manifest import read_manifest
-    from speechopt.evaluate import load_utterance_audio
+    from speechopt.audio.io import load_utterance_audio
     from speechopt.zoo import resolve
 
-    frontend = Frontend(artifact.frontend())
+    frontend = Frontend(FrontendConfig.from_dict(artifact.manifest["frontend"]))
     utts = read_manifest(resolve(DATA))[:n]
     audios = load_utterance_audio(utts, frontend.config.sample_rate)
     return frontend, audios
@@ -112,14 +112,15 @@ def test_engine_manifest_records_what_it_needs(engine, trt):
     import torch
 
     info = engine.manifest["tensorrt"]
-    assert engine.format == "tensorrt" and engine.file("model").name == "model.engine"
+    assert engine.format == "tensorrt" and engine.graph_path().name == "model.engine"
     assert info["version"] == trt.__version__ and info["gpu"] == torch.cuda.get_device_name(0)
     assert info["compute_capability"] == "{}.{}".format(*torch.cuda.get_device_capability(0))
     prof = info["profile"]["features"]
     assert prof["min"][0] == 1 and prof["max"][0] == 8 and prof["min"][1] <= prof["opt"][1] <= prof["max"][1]
     assert info["strongly_typed"] or info["builder_flags"] == ["FP16"]
     assert engine.manifest["lineage"]["parent"]["format"] == "onnx"
-    for key in ("task", "frontend", "tokenizer", "signature", "architecture"):
+    assert info["profiles"] == {"model": info["profile"]}
+    for key in ("task", "frontend", "tokenizer", "graphs", "architecture"):
         assert key in engine.manifest
     assert (engine.path.parent / "timing.cache").stat().st_size > 0
 
@@ -129,7 +130,7 @@ def test_engine_manifest_records_what_it_needs(engine, trt):
 def test_engine_runs_and_matches_pytorch(engine, crnn):
     import torch
 
-    from speechopt.backends.tensorrt import TensorRTRunner
+    from speechopt.backends.tensorrt.runner import TensorRTRunner
     from speechopt.errors import SpeechoptError
     from speechopt.models.pytorch import load_pytorch_model
 
@@ -164,7 +165,7 @@ def test_version_compatible_engine_runs_and_the_timing_cache_is_reused(engine, o
     The fixture's timing cache (same GPU, same TensorRT) must be accepted as is, not replaced."""
     import torch
 
-    from speechopt.backends.tensorrt import TensorRTRunner
+    from speechopt.backends.tensorrt.runner import TensorRTRunner
     from speechopt.models.pytorch import load_pytorch_model
     from speechopt.steps.build import build_engine
 
@@ -187,7 +188,7 @@ def test_version_compatible_engine_runs_and_the_timing_cache_is_reused(engine, o
 @pytest.mark.tensorrt
 def test_engine_from_another_gpu_is_refused(engine, tmp_path):
     from speechopt.artifact import MANIFEST, load_artifact
-    from speechopt.backends.tensorrt import TensorRTRunner
+    from speechopt.backends.tensorrt.runner import TensorRTRunner
     from speechopt.errors import SpeechoptError
 
     moved = tmp_path / "other.engine"
@@ -227,7 +228,7 @@ def test_bench_engine_wer_drift(engine, crnn, tmp_path):
 def test_torch_tensorrt_path(trt, crnn, tmp_path):
     import torch
 
-    from speechopt.backends.tensorrt import TensorRTRunner
+    from speechopt.backends.tensorrt.runner import TensorRTRunner
     from speechopt.env import probe_torch_tensorrt
     from speechopt.models.pytorch import load_pytorch_model
     from speechopt.steps.build import build_engine
@@ -238,7 +239,7 @@ def test_torch_tensorrt_path(trt, crnn, tmp_path):
     art = build_engine(crnn[0], tmp_path / "crnn.tt", precision="fp16", profile_from_data=DATA, batch=(1, 2, 4),
                        via="torch-tensorrt")
     info = art.manifest["tensorrt"]["torch_tensorrt"]
-    assert art.file("model").name == "model.ep" and info["tensorrt_subgraphs"] >= 1
+    assert art.graph_path().name == "model.ep" and info["tensorrt_subgraphs"] >= 1
     if info["fallback"]:
         assert "LSTM" in info["note"]  # the CRNN's BiLSTM has no converter
     frontend, audios = _features(crnn[0], n=2)

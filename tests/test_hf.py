@@ -18,9 +18,9 @@ from speechopt.artifact import load_artifact  # noqa: E402
 from speechopt.audio.features import Frontend  # noqa: E402
 from speechopt.cli import app  # noqa: E402
 from speechopt.data.manifest import read_manifest  # noqa: E402
-from speechopt.decode import ctc_greedy  # noqa: E402
+from speechopt.tasks.asr.decode import ctc_greedy  # noqa: E402
 from speechopt.errors import SpeechoptError  # noqa: E402
-from speechopt.evaluate import load_utterance_audio  # noqa: E402
+from speechopt.audio.io import load_utterance_audio  # noqa: E402
 from speechopt.models.hf_import import import_hf_wav2vec2, match_weight_names, read_vocabulary  # noqa: E402
 from speechopt.models.pytorch import load_pytorch_model  # noqa: E402
 from speechopt.text import normalize_text  # noqa: E402

@@ -17,7 +17,7 @@ def crnn_onnx(tiny_models, tiny_corpus, tmp_path_factory):
 def _ops(artifact):
     import onnx
 
-    return {n.op_type for n in onnx.load(str(artifact.file("model"))).graph.node}
+    return {n.op_type for n in onnx.load(str(artifact.graph_path())).graph.node}
 
 
 def test_dynamic_onnx_quantizes_matmul_and_lstm_only(crnn_onnx, tiny_corpus, tmp_path):
@@ -41,7 +41,7 @@ def test_static_qdq_and_fp16(crnn_onnx, tiny_corpus, tmp_path):
     h = quantize(crnn_onnx, tmp_path / "h", QuantizeSettings(method="fp16"), validation_data=str(tiny_corpus))
     import onnx
 
-    model = onnx.load(str(h.file("model")))
+    model = onnx.load(str(h.graph_path()))
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # fp32 I/O kept
     assert any(i.data_type == onnx.TensorProto.FLOAT16 for i in model.graph.initializer)
     assert h.manifest["validation"]["max_abs_diff"] < 0.05

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from speechopt.decode import Lexicon, ctc_greedy, ctc_lexicon_beam
+from speechopt.tasks.asr.decode import Lexicon, ctc_greedy, ctc_lexicon_beam
 from speechopt.errors import SpeechoptError
-from speechopt.metrics import error_rates
+from speechopt.tasks.asr.metrics import error_rates
 from speechopt.text import CharTokenizer, normalize_text
 
 

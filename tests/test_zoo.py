@@ -42,5 +42,5 @@ def test_zoo_add_records_both_decoders(tmp_path, monkeypatch, tiny_models, tiny_
     r = zoo.add_to_zoo(tiny_models["cnn-ctc"], "tiny", data=tiny_corpus)
     art = load_artifact(tmp_path / "models" / "tiny")
     metrics = art.manifest["metrics"]
-    assert metrics["eval_wer"] == r["wer"] and metrics["eval_wer_lexicon"] == r["wer_lexicon"]
+    assert metrics["eval_wer"] == r["eval_wer"] and metrics["eval_wer_lexicon"] == r["eval_wer_lexicon"]
     assert metrics["eval_utterances"] == 12 and art.manifest["name"] == "tiny"

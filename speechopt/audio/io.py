@@ -61,3 +61,18 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(path), np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16")
+
+
+def iter_utterance_audio(utterances, sample_rate: int, progress: str | None = None, chunk: int = 64):
+    """Waveforms of `utterances`, `chunk` at a time: a caller that keeps only features never holds them all."""
+    from speechopt.progress import progress_bar
+
+    with progress_bar(len(utterances), progress or "loading audio") as advance:
+        for start in range(0, len(utterances), chunk):
+            audios = [load_audio(u.audio_filepath, sample_rate) for u in utterances[start : start + chunk]]
+            advance(len(audios))
+            yield audios
+
+
+def load_utterance_audio(utterances, sample_rate: int, progress: str | None = None) -> list[np.ndarray]:
+    return [a for audios in iter_utterance_audio(utterances, sample_rate, progress) for a in audios]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from speechopt.backends.base import Runner
-from speechopt.errors import BackendUnavailable, SpeechoptError
+from speechopt.errors import BackendUnavailable, SpeechoptError, first_line
 
 PROVIDERS = {
     "cpu": "CPUExecutionProvider",
@@ -24,39 +24,17 @@ PROVIDERS = {
 INSTALL_CPU = "pip install 'speechopt[onnx]'"
 INSTALL_GPU = "pip install 'speechopt[gpu]'"
 
-# Default TensorRT optimization profile, in the signature's dimension names: 10 ms frames, so 16 frames
-# (0.16 s) to 3000 frames (30 s), tuned for batch 8 of 10 s utterances.
-DEFAULT_TRT_PROFILE = {
-    "min": {"batch": 1, "frames": 16},
-    "opt": {"batch": 8, "frames": 1000},
-    "max": {"batch": 32, "frames": 3000},
-}
-DEFAULT_TRT_SECONDS = {"min": 0.16, "opt": 10.0, "max": 30.0}
+def trt_profile_shapes(graph: dict, profile: dict) -> dict[str, str]:
+    """`trt_profile_{min,opt,max}_shapes` strings ("features:1x16x64,lengths:1") for every input of a graph.
 
-
-def default_trt_profile(frontend_config) -> dict:
-    """DEFAULT_TRT_PROFILE's durations in this model's frames.
-
-    A "frame" is a 10 ms feature vector for log-mel/MFCC models but one sample for waveform models
-    (wav2vec2 imports), so a fixed frame count would give them a 0.19 s maximum.
+    Named dimensions take their value from `profile[kind]` ({"min": {"batch": 1, "frames": 16}, ...}: the
+    task knows what the names mean and gives the values); fixed ones are kept.
     """
-    samples_per_frame = 1 if frontend_config.kind == "waveform" else frontend_config.hop_length
-    return {kind: {"batch": DEFAULT_TRT_PROFILE[kind]["batch"],
-                   "frames": max(1, round(seconds * frontend_config.sample_rate / samples_per_frame))}
-            for kind, seconds in DEFAULT_TRT_SECONDS.items()}
-
-
-def trt_profile_shapes(signature: dict, profile: dict | None = None) -> dict[str, str]:
-    """`trt_profile_{min,opt,max}_shapes` strings ("features:1x16x64,lengths:1") for every input.
-
-    Named dimensions of the signature take their value from `profile[kind]`; fixed ones are kept.
-    """
-    profile = profile or DEFAULT_TRT_PROFILE
     shapes = {}
     for kind in ("min", "opt", "max"):
         dims = profile[kind]
         parts = []
-        for tensor in signature["inputs"]:
+        for tensor in graph["inputs"]:
             sizes = []
             for d in tensor["shape"]:
                 if isinstance(d, int):
@@ -131,9 +109,10 @@ def default_engine_cache(artifact) -> str:
 class OnnxRuntimeRunner(Runner):
     backend = "onnxruntime"
 
-    def __init__(self, artifact, device: str = "cpu", threads: int | None = None, *, device_id: int = 0,
-                 fp16: bool = False, engine_cache_path: str | None = None, trt_profile: dict | None = None):
-        super().__init__(artifact, device, threads)
+    def __init__(self, artifact, device: str = "cpu", threads: int | None = None, graph: str | None = None, *,
+                 device_id: int = 0, fp16: bool = False, engine_cache_path: str | None = None,
+                 trt_profile: dict | None = None):
+        super().__init__(artifact, device, threads, graph)
         self.device_id = device_id
         self.fp16 = fp16
         self.engine_cache_path = engine_cache_path
@@ -144,8 +123,10 @@ class OnnxRuntimeRunner(Runner):
         profile_shapes = None
         cache = None
         if self.device == "tensorrt":
-            profile = self.trt_profile or default_trt_profile(self.artifact.frontend())
-            profile_shapes = trt_profile_shapes(self.artifact.manifest["signature"], profile)
+            if not self.trt_profile:
+                raise SpeechoptError(f"{self.artifact.path}: ONNX Runtime's TensorRT provider needs an optimization "
+                                     f"profile for graph {self.graph} (trt_profile); the task's driver gives one")
+            profile_shapes = trt_profile_shapes(self.spec, self.trt_profile)
             cache = self.engine_cache_path or default_engine_cache(self.artifact)
             Path(cache).mkdir(parents=True, exist_ok=True)
         return provider_options(self.device, device_id=self.device_id, fp16=self.fp16, engine_cache_path=cache,
@@ -169,18 +150,18 @@ class OnnxRuntimeRunner(Runner):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Errors only: provider fallbacks are turned into one clear BackendUnavailable line below.
         options.log_severity_level = 3
-        path = self.artifact.file("model")
+        path = self.path
         try:
             session = ort.InferenceSession(str(path), sess_options=options, providers=self._providers())
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph/... types, all with a message
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SpeechoptError(f"{path}: onnxruntime cannot load the model ({first})") from None
+            raise SpeechoptError(f"{path}: onnxruntime cannot load the model ({first_line(exc)})") from None
         check_providers(self.device, session.get_providers(), available, ort.__version__)
         names = [i.name for i in session.get_inputs()]
         if sorted(names) != sorted(self.input_names):
-            raise SpeechoptError(f"{path}: model inputs {names} do not match the manifest signature {self.input_names}")
+            raise SpeechoptError(f"{path}: model inputs {names} do not match the manifest's graph {self.graph} "
+                                 f"{self.input_names}")
         self._session = session
-        self._dtypes = {t["name"]: np.dtype(t["dtype"]) for t in self.artifact.manifest["signature"]["inputs"]}
+        self._dtypes = self.input_dtypes
 
     def _deactivate_impl(self) -> None:
         self._session = None

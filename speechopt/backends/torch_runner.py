@@ -1,7 +1,8 @@
 """PyTorch runners: eager (pytorch artifacts), TorchScript and torch.export programs (.pt2).
 
-All three feed the model positional tensors in the order of the artifact's signature and return its
-outputs by signature name, so the bench harness and the export validation treat them alike.
+All three run one graph of an artifact: they feed it positional tensors in the order of the graph's inputs
+and return its outputs by name, so tasks drive them like any other runner. Torch's intra-op thread count
+is process-wide: a runner given `threads` sets it while active and restores it on deactivation.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import warnings
 import numpy as np
 
 from speechopt.backends.base import Runner
-from speechopt.errors import BackendUnavailable, SpeechoptError
+from speechopt.errors import BackendUnavailable, SpeechoptError, first_line
 
 TORCH_DEVICES = ("cpu", "cuda")
 
@@ -44,13 +45,17 @@ class _TorchModuleRunner(Runner):
         import torch
 
         self._device = require_torch_device(self.device)
+        self._threads_before = torch.get_num_threads()
         if self.threads:
             torch.set_num_threads(int(self.threads))
         self._module = self._load(self._device)
-        self._dtypes = {t["name"]: np.dtype(t["dtype"]) for t in self.artifact.manifest["signature"]["inputs"]}
+        self._dtypes = self.input_dtypes
 
     def _deactivate_impl(self) -> None:
+        import torch
+
         self._module = None
+        torch.set_num_threads(self._threads_before)
 
     def _infer_impl(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import torch
@@ -62,8 +67,8 @@ class _TorchModuleRunner(Runner):
         if isinstance(outputs, torch.Tensor):
             outputs = (outputs,)
         if len(outputs) != len(self.output_names):
-            raise SpeechoptError(f"{self.artifact.path}: model returned {len(outputs)} outputs, "
-                                 f"the signature names {len(self.output_names)}")
+            raise SpeechoptError(f"{self.artifact.path}: graph {self.graph} returned {len(outputs)} outputs, "
+                                 f"the manifest names {len(self.output_names)}")
         return {name: out.detach().cpu().numpy() for name, out in zip(self.output_names, outputs)}
 
     def synchronize(self) -> None:
@@ -84,14 +89,15 @@ class _TorchModuleRunner(Runner):
 
 
 class TorchRunner(_TorchModuleRunner):
-    """Eager PyTorch: the model is rebuilt from the registry and its safetensors weights."""
+    """Eager PyTorch: the model is rebuilt from the registry and its safetensors weights; the graph is the
+    module the architecture's export config names for it."""
 
     backend = "torch"
 
     def _load(self, device):
-        from speechopt.models.pytorch import load_pytorch_model
+        from speechopt.models.pytorch import graph_module, load_pytorch_model
 
-        return load_pytorch_model(self.artifact).to(device)
+        return graph_module(self.artifact, load_pytorch_model(self.artifact).to(device), self.graph)
 
 
 class TorchScriptRunner(_TorchModuleRunner):
@@ -102,15 +108,14 @@ class TorchScriptRunner(_TorchModuleRunner):
     def _load(self, device):
         import torch
 
-        path = self.artifact.file("model")
+        path = self.path
         try:
             with warnings.catch_warnings():
                 # "torch.jit.load is deprecated": the export step records that once, in the manifest's notes.
                 warnings.simplefilter("ignore", DeprecationWarning)
                 module = torch.jit.load(str(path), map_location=device)
         except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SpeechoptError(f"{path}: cannot load TorchScript module ({first})") from None
+            raise SpeechoptError(f"{path}: cannot load TorchScript module ({first_line(exc)})") from None
         return module.eval()
 
 
@@ -128,7 +133,7 @@ class ExportedProgramRunner(_TorchModuleRunner):
     def _load(self, device):
         import torch
 
-        path = self.artifact.file("model")
+        path = self.path
         # The deserializer logs a warning per unbacked symbol it drops ("Symbol u0 did not appear ..."): noise.
         serde_log = logging.getLogger("torch._export.serde.serialize")
         level = serde_log.level
@@ -136,8 +141,7 @@ class ExportedProgramRunner(_TorchModuleRunner):
         try:
             program = torch.export.load(str(path))
         except Exception as exc:  # the pt2 reader raises many types (zipfile, serde, assertion errors)
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SpeechoptError(f"{path}: cannot load exported program ({type(exc).__name__}: {first})") from None
+            raise SpeechoptError(f"{path}: cannot load exported program ({first_line(exc)})") from None
         finally:
             serde_log.setLevel(level)
         if device.type != "cpu":

@@ -1,22 +1,70 @@
-"""CI budgets: a breach is one line saying which variant broke which limit, by how much."""
+"""CI budgets keyed by metric: a breach is one line saying which variant broke which limit, by how much.
+
+`--max-drift wer=0.5` bounds a task metric's drift against the reference (in the metric's own unit: WER
+points for ASR; TTS adds mcd=, roundtrip_wer=). Which names exist is the task's to say: an unknown one
+is an error before anything is measured. Latency and speedup budgets are the same for every task.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from speechopt.errors import SpeechoptError
 
 
 @dataclass
 class Budgets:
-    max_wer_drift: float | None = None  # absolute WER points (0.5 = half a point)
+    max_drift: dict[str, float] = field(default_factory=dict)  # metric name -> largest allowed drift
     max_latency_ms: float | None = None  # batch-1 p50
     min_speedup: float | None = None  # batch-1 p50 speedup over the reference
 
     def any(self) -> bool:
-        return any(v is not None for v in (self.max_wer_drift, self.max_latency_ms, self.min_speedup))
+        return bool(self.max_drift) or self.max_latency_ms is not None or self.min_speedup is not None
+
+    @classmethod
+    def from_options(cls, max_drift=None, max_wer_drift: float | None = None, max_latency_ms: float | None = None,
+                     min_speedup: float | None = None) -> "Budgets":
+        """From `metric=value` strings (or a {metric: value} mapping); `max_wer_drift` is `wer=` by its old name."""
+        drift = parse_drift(max_drift)
+        if max_wer_drift is not None:
+            if "wer" in drift and drift["wer"] != max_wer_drift:
+                raise SpeechoptError("--max-wer-drift and --max-drift wer= disagree: give one of them")
+            drift["wer"] = float(max_wer_drift)
+        return cls(drift, max_latency_ms, min_speedup)
+
+    def check_metrics(self, known: dict) -> None:
+        """Refuse a drift budget on a metric the task does not measure (`known`: name -> Metric)."""
+        unknown = sorted(set(self.max_drift) - set(known))
+        if unknown:
+            raise SpeechoptError(f"no metric named {unknown[0]!r} to budget; this task measures "
+                                 f"{', '.join(sorted(known))}")
 
 
-def check_budgets(rows: list[dict], budgets: Budgets) -> list[str]:
-    """Breach lines for every non-reference row (the latency budget applies to the reference too)."""
+def parse_drift(items) -> dict[str, float]:
+    if not items:
+        return {}
+    if isinstance(items, dict):
+        pairs = list(items.items())
+    else:
+        pairs = []
+        for item in items:
+            name, sep, value = str(item).partition("=")
+            if not sep or not name.strip():
+                raise SpeechoptError(f"--max-drift takes METRIC=VALUE (e.g. wer=0.5), got {item!r}")
+            pairs.append((name.strip(), value))
+    out = {}
+    for name, value in pairs:
+        try:
+            out[str(name)] = float(value)
+        except (TypeError, ValueError):
+            raise SpeechoptError(f"budget for {name}: {value!r} is not a number") from None
+    return out
+
+
+def check_budgets(rows: list[dict], budgets: Budgets, metrics: dict) -> list[str]:
+    """Breach lines for every non-reference row (the latency budget applies to the reference too).
+
+    `metrics` is the task's {name: Metric}; a row's drift of metric m is `row["drift"][m]`, in m's unit."""
     breaches = []
     for r in rows:
         label = f"{r['name']} on {r['backend']}"
@@ -24,9 +72,13 @@ def check_budgets(rows: list[dict], budgets: Budgets) -> list[str]:
             breaches.append(f"{label}: latency p50 {r['latency_ms']['p50']:.2f} ms > budget {budgets.max_latency_ms:g} ms")
         if r["reference"]:
             continue
-        drift_points = r["wer_drift"] * 100.0
-        if budgets.max_wer_drift is not None and drift_points > budgets.max_wer_drift:
-            breaches.append(f"{label}: WER drift {drift_points:+.2f} points > budget {budgets.max_wer_drift:g}")
+        for name, limit in budgets.max_drift.items():
+            value = (r.get("drift") or {}).get(name)
+            metric = metrics[name]
+            if value is None:
+                breaches.append(f"{label}: {metric.label} drift was not measured (budget {limit:g} {metric.unit})")
+            elif value > limit:
+                breaches.append(f"{label}: {metric.label} drift {value:+.2f} {metric.unit} > budget {limit:g}")
         if budgets.min_speedup is not None and (r["speedup"] or 0.0) < budgets.min_speedup:
             breaches.append(f"{label}: speedup {r['speedup']:.2f}x < budget {budgets.min_speedup:g}x")
     return breaches

@@ -9,62 +9,96 @@ import json
 import sys
 from pathlib import Path
 
-from speechopt.bench.harness import cpu_label
+from speechopt.bench.machine import cpu_label
 from speechopt.io import atomic_write_text
-
-COLUMNS = ["variant", "backend", "p50 ms", "p90 ms", "p99 ms", "speedup", "RTFx", "size MB", "zip MB", "RSS MB",
-           "WER", "drift", "long drift", "same text"]
-
 
 def _fmt(v, spec: str, none: str = "-") -> str:
     return none if v is None else format(v, spec)
 
 
-def table_rows(rows: list[dict]) -> list[list[str]]:
-    out = []
-    for r in rows:
-        long_drift = r["drift_by_length"].get("long")
-        out.append([
-            r["name"] + (" (ref)" if r["reference"] else ""), r["backend"],
-            _fmt(r["latency_ms"]["p50"], ".2f"), _fmt(r["latency_ms"]["p90"], ".2f"), _fmt(r["latency_ms"]["p99"], ".2f"),
-            _fmt(r["speedup"], ".2f") + "x", _fmt(r["rtfx"], ".0f"),
-            _fmt(r["size_mb"], ".2f"), _fmt(r.get("compressed_mb"), ".2f"), _fmt(r["peak_rss_mb"], ".0f"),
-            _fmt(r["wer"] * 100, ".2f") + "%", _fmt(r["wer_drift"] * 100, "+.2f"),
-            _fmt(None if long_drift is None else long_drift * 100, "+.2f"),
-            _fmt(r["identical_transcripts"] * 100, ".1f") + "%",
-        ])
-    return out
+def _task(report: dict):
+    from speechopt.tasks import get_task
+
+    return get_task(report.get("task", "asr"))
+
+
+# (header, row -> cell): the columns every task shares; the task adds its quality columns after them.
+SPEED_COLUMNS = [
+    ("variant", lambda r: r["name"] + (" (ref)" if r["reference"] else "")),
+    ("backend", lambda r: r["backend"]),
+    ("p50 ms", lambda r: _fmt(r["latency_ms"]["p50"], ".2f")),
+    ("p90 ms", lambda r: _fmt(r["latency_ms"]["p90"], ".2f")),
+    ("p99 ms", lambda r: _fmt(r["latency_ms"]["p99"], ".2f")),
+    ("speedup", lambda r: _fmt(r["speedup"], ".2f") + "x" + ("~" if r.get("noisy") else "")),
+    ("RTFx", lambda r: _fmt(r["rtfx"], ".0f")),
+    ("size MB", lambda r: _fmt(r["size_mb"], ".2f")),
+    ("zip MB", lambda r: _fmt(r.get("compressed_mb"), ".2f")),
+    ("RSS MB", lambda r: _fmt(r["peak_rss_mb"], ".0f")),
+]
+COMPACT = ("variant", "backend", "p50 ms", "speedup", "RTFx", "size MB")
+NOISY_NOTE = "~ timings too noisy to trust the ratio (see the warnings)"
+
+
+def columns(report: dict, compact: bool = False) -> list[tuple[str, object]]:
+    speed = [c for c in SPEED_COLUMNS if not compact or c[0] in COMPACT]
+    return speed + _task(report).columns(compact=compact)
+
+
+def table_rows(rows: list[dict], report: dict, compact: bool = False) -> list[list[str]]:
+    cols = columns(report, compact)
+    return [[cell(r) for _, cell in cols] for r in rows]
+
+
+def _title(rows: list[dict], report: dict) -> str:
+    m = report["machine"]
+    batch = rows[0]["throughput_batch"] if rows else None
+    return (f"speechopt bench: {cpu_label(m)}, threads {m['threads'] or 'default'}; latency at batch 1, "
+            f"RTFx at batch {batch or 1}; {_task(report).describe_quality()}")
 
 
 def print_table(rows: list[dict], report: dict) -> None:
+    """The terminal table: all columns where there is room, the speed and headline quality columns in
+    80; the full table is always in --markdown/--json."""
+    import os
+
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    m = report["machine"]
-    batch = rows[0]["throughput_batch"] if rows else None
-    table = Table(title=f"speechopt bench: {cpu_label(m)}, threads {m['threads'] or 'default'}; "
-                        f"latency at batch 1, RTFx at batch {batch or 1}; drift in WER points vs reference")
-    for c in COLUMNS:
-        table.add_column(c, justify="left" if c in ("variant", "backend") else "right")
-    for row in table_rows(rows):
+    # A CI log is no terminal: give the table room, unless COLUMNS says how wide to be.
+    console = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
+    full = columns(report)
+    compact = console.width < 24 + 10 * len(full)
+    table = Table(title=_title(rows, report), box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
+                  title_justify="left")
+    for header, _ in columns(report, compact):
+        # names are what a reader looks for: never fold them; numbers are short
+        table.add_column(header, justify="left" if header in ("variant", "backend") else "right",
+                         no_wrap=header == "variant", overflow="fold")
+    for row in table_rows(rows, report, compact):
         table.add_row(*row)
-    # a CI log is no terminal: give the table room instead of folding every cell
-    console = Console(width=None if sys.stdout.isatty() else 200)
     console.print(table)
+    if compact:
+        console.print("(more columns: --markdown or --json)")
+    if any(r.get("noisy") for r in rows):
+        console.print(NOISY_NOTE)
     for w in report.get("warnings") or []:
         console.print(f"[yellow]warning:[/yellow] {w}")
 
 
 def markdown(rows: list[dict], report: dict, breaches: list[str] | None = None) -> str:
     m = report["machine"]
+    headers = [h for h, _ in columns(report)]
     lines = ["## speechopt bench", "",
              f"Machine: {cpu_label(m)} ({m['cpu_count']} cores, threads {m['threads'] or 'default'}), "
              f"torch {m.get('torch', '-')}, onnxruntime {m.get('onnxruntime', m.get('onnxruntime-gpu', '-'))}.  ",
              f"Data: `{report['settings']['data']}`; reference: `{report['settings']['reference']}`.  ",
-             f"Latency at batch 1 (p50/p90/p99 over real utterances); RTFx (audio seconds per wall second) at batch "
+             f"Latency at batch 1 (p50/p90/p99 over real inputs); RTFx (audio seconds per wall second) at batch "
              f"{rows[0]['throughput_batch'] if rows else 1}; accuracy: {report['settings']['accuracy_mode']}.", "",
-             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(r) + " |" for r in table_rows(rows)]
+             "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(r) + " |" for r in table_rows(rows, report)]
+    if any(r.get("noisy") for r in rows):
+        lines += ["", NOISY_NOTE]
     for w in report.get("warnings") or []:
         lines += ["", f"> **Warning:** {w}"]
     if breaches is not None:
@@ -73,7 +107,7 @@ def markdown(rows: list[dict], report: dict, breaches: list[str] | None = None) 
     return "\n".join(lines) + "\n"
 
 
-def _plot_png(rows: list[dict]) -> str | None:
+def _plot_png(rows: list[dict], report: dict) -> str | None:
     try:
         import matplotlib
 
@@ -81,14 +115,18 @@ def _plot_png(rows: list[dict]) -> str | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
+    axis = _task(report).plot_axis()
+    if axis is None:
+        return None
+    label, quality = axis
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     for r in rows:
-        ax.scatter(r["rtfx"], r["wer"] * 100, s=60, marker="*" if r["reference"] else "o")
-        ax.annotate(f"{r['name']} [{r['backend']}]", (r["rtfx"], r["wer"] * 100), fontsize=8,
+        ax.scatter(r["rtfx"], quality(r), s=60, marker="*" if r["reference"] else "o")
+        ax.annotate(f"{r['name']} [{r['backend']}]", (r["rtfx"], quality(r)), fontsize=8,
                     xytext=(4, 4), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel("RTFx (audio seconds per wall second, log scale)")
-    ax.set_ylabel("WER (%)")
+    ax.set_ylabel(label)
     ax.set_title("Accuracy against speed")
     ax.grid(True, alpha=0.3)
     buf = io.BytesIO()
@@ -99,10 +137,11 @@ def _plot_png(rows: list[dict]) -> str | None:
 
 
 def html_report(rows: list[dict], report: dict, breaches: list[str] | None = None) -> str:
-    png = _plot_png(rows)
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in table_rows(rows))
-    plot = (f'<img alt="WER against RTFx" src="data:image/png;base64,{png}">' if png
+    png = _plot_png(rows, report)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c, _ in columns(report))
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+                   for r in table_rows(rows, report))
+    plot = (f'<img alt="quality against RTFx" src="data:image/png;base64,{png}">' if png
             else "<p>(plot unavailable: matplotlib is not installed; pip install 'speechopt[report]')</p>")
     budget = ""
     if breaches is not None:
@@ -115,7 +154,7 @@ def html_report(rows: list[dict], report: dict, breaches: list[str] | None = Non
 padding:4px 8px;text-align:right}}td:first-child,td:nth-child(2){{text-align:left}}</style></head><body>
 <h1>speechopt bench</h1><p>Reference: <code>{html.escape(report['settings']['reference'])}</code>;
 data: <code>{html.escape(report['settings']['data'])}</code>. Latency at batch 1; RTFx at the largest batch;
-drift in WER points against the reference. {html.escape(report['settings']['accuracy_mode'])}.</p>
+{html.escape(_task(report).describe_quality())}. {html.escape(report['settings']['accuracy_mode'])}.</p>
 <table><tr>{head}</tr>{body}</table>{budget}{plot}<h2>Machine</h2><pre>{machine}</pre></body></html>
 """
 

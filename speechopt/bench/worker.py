@@ -2,8 +2,8 @@
 
 `python -m speechopt.bench.worker CONFIG.json RESULT.json`: a fresh process per configuration, so that
 one runtime's threads, caches and memory cannot disturb another's figures, and peak RSS is its own.
-Audio loading and feature extraction happen before timing and are the same for every variant; the
-timed region is `runner.infer()` + `runner.synchronize()` only.
+Inputs are prepared by the task before timing (ASR: audio loading and features), the same for every
+variant; the timed region is the task's driver call (ASR: `runner.infer()`) + `synchronize()` only.
 """
 
 from __future__ import annotations
@@ -36,77 +36,60 @@ def peak_rss_mb() -> float:
 
 
 def run_config(cfg: dict) -> dict:
+    """Measure one artifact on one backend through its task: the same inference path as `speechopt eval`."""
     from speechopt.artifact import load_artifact
-    from speechopt.audio.features import Frontend
-    from speechopt.backends import create_runner
     from speechopt.bench.timing import measure
-    from speechopt.data.manifest import read_manifest
-    from speechopt.decode import ctc_greedy
-    from speechopt.evaluate import length_sorted_batches, load_utterance_audio
+    from speechopt.tasks import task_of
+    from speechopt.tasks.base import length_sorted_batches
 
     artifact = load_artifact(cfg["artifact"])
-    frontend = Frontend(artifact.frontend())
-    tokenizer = artifact.tokenizer()
-    utts = read_manifest(cfg["data"])[: cfg.get("max_utterances")]
-    audios = load_utterance_audio(utts, frontend.config.sample_rate, progress="loading audio")
-    durations = [len(a) / frontend.config.sample_rate for a in audios]
-    single = []
-    for a in audios:
-        feats, frames = frontend.from_arrays([a])
-        single.append({"features": feats.numpy(), "lengths": frames.numpy()})
-
-    runner = create_runner(artifact, device=cfg["device"], threads=cfg.get("threads"))
+    task = task_of(artifact)
+    data = task.load_data(artifact, cfg["data"], max_items=cfg.get("max_utterances"), progress="loading audio")
+    driver = task.driver(artifact, device=cfg["device"], threads=cfg.get("threads"))
     t0 = time.perf_counter()
-    runner.activate()
+    driver.activate()
     load_seconds = time.perf_counter() - t0
     try:
-        # Accuracy: one utterance at a time, so no padding reaches a bidirectional RNN; the same for
-        # reference and variant.
-        hyps, logits = [], []
-        for inputs in single:
-            out = runner.infer(inputs)
-            lp, n = out["log_probs"], out["out_lengths"]
-            hyps.append(ctc_greedy(lp, n, tokenizer)[0])
-            logits.append(np.asarray(lp[0, : int(n[0])], dtype=np.float32))
-        runner.synchronize()
+        # Accuracy: one item at a time (no padding reaches a bidirectional RNN), the same for reference
+        # and variant, and the same path as `speechopt eval`.
+        outputs = task.run(driver, data, batch_size=1, progress=False)
+        driver.synchronize()
 
         def one(i):
-            runner.infer(single[i])
-            runner.synchronize()
+            driver(data.items[i])
+            driver.synchronize()
 
-        latency = measure(one, len(single), warmup=cfg["warmup"], min_iters=cfg["min_iters"],
+        latency = measure(one, len(data), warmup=cfg["warmup"], min_iters=cfg["min_iters"],
                           min_seconds=cfg["min_seconds"])
 
         throughput = {}
         for bs in cfg["batch_sizes"]:
             if bs == 1:
                 continue
-            batches = []
-            for idx in length_sorted_batches([len(a) for a in audios], bs):
-                feats, frames = frontend.from_arrays([audios[i] for i in idx])
-                batches.append({"features": feats.numpy(), "lengths": frames.numpy()})
+            batches = [data.batch(idx) for idx in length_sorted_batches(data.lengths, bs)]
 
             def one_pass(_):
                 for b in batches:
-                    runner.infer(b)
-                runner.synchronize()
+                    driver(b)
+                driver.synchronize()
 
             passes = measure(one_pass, 1, warmup=1, min_iters=cfg["min_passes"], min_seconds=cfg["min_seconds"])
             median = float(np.median(passes.seconds))
             throughput[str(bs)] = {
                 "pass_seconds": passes.seconds,
-                "utt_per_s": len(audios) / median,
-                "rtfx": sum(durations) / median,
+                "utt_per_s": len(data) / median,
+                "rtfx": sum(data.durations) / median,
             }
-        description = runner.describe()
+        description = driver.describe()
     finally:
-        runner.deactivate()
+        driver.deactivate()
 
-    np.savez_compressed(cfg["logits_out"], *logits)
+    record = task.record(artifact, outputs, data, cfg["outputs_path"])
     percentiles = latency.percentiles_ms()
     return {
         "artifact": str(artifact.path),
         "name": artifact.name,
+        "task": artifact.task,
         "checksum": artifact.checksum,
         "parent_checksum": ((artifact.manifest.get("lineage") or {}).get("parent") or {}).get("checksum"),
         "quantization": artifact.manifest.get("quantization"),
@@ -118,22 +101,15 @@ def run_config(cfg: dict) -> dict:
         "load_seconds": load_seconds,
         "latency_ms": percentiles,
         "latency_seconds": latency.seconds,
-        "latency_batch1_rtfx": sum(durations) / len(durations) / (percentiles["mean"] / 1000.0),
+        "latency_batch1_rtfx": sum(data.durations) / len(data) / (percentiles["mean"] / 1000.0),
         "throughput": throughput,
         "peak_rss_mb": peak_rss_mb(),
-        "hypotheses": hyps,
-        "references": [u.text for u in utts],
-        "durations": durations,
-        "logits_file": cfg["logits_out"],
+        **record,
     }
 
 
 def main(argv: list[str]) -> int:
     cfg = json.loads(Path(argv[0]).read_text())
-    if cfg.get("threads"):
-        import torch
-
-        torch.set_num_threads(int(cfg["threads"]))
     try:
         result = run_config(cfg)
     except SpeechoptError as exc:

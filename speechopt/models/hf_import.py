@@ -90,7 +90,10 @@ def import_hf_wav2vec2(folder, out, *, overwrite: bool = False, log=None) -> Art
         "processor_return_attention_mask": source.return_attention_mask,
         "tokenizer": "vocab.json by id; word delimiter -> space, special tokens -> '' (dropped), letters lower-cased",
     }
-    return save_pytorch_artifact(out, model, ARCH, architecture_config(source.config), frontend, tokenizer,
+    from speechopt.tasks.asr import manifest_fields
+
+    return save_pytorch_artifact(out, model, ARCH, architecture_config(source.config),
+                                 manifest_fields(frontend, tokenizer),
                                  step="import", settings=settings, overwrite=overwrite)
 
 

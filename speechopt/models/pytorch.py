@@ -1,8 +1,10 @@
-"""PyTorch artifacts: weights in safetensors, architecture rebuilt from the registry (nothing unpickled)."""
+"""PyTorch artifacts: weights in safetensors, architecture rebuilt from the registry (nothing unpickled).
+
+Every graph of a pytorch artifact lives in its one weights file: the graphs are modules of the rebuilt
+model, named by the architecture's export config.
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from speechopt.artifact import Artifact, write_artifact
 from speechopt.errors import SpeechoptError
@@ -11,37 +13,27 @@ from speechopt.models.registry import get_architecture
 WEIGHTS = "model.safetensors"
 
 
-def asr_signature(n_features: int, vocab_size: int) -> dict:
-    return {
-        "inputs": [
-            {"name": "features", "dtype": "float32", "shape": ["batch", "frames", n_features]},
-            {"name": "lengths", "dtype": "int64", "shape": ["batch"]},
-        ],
-        "outputs": [
-            {"name": "log_probs", "dtype": "float32", "shape": ["batch", "out_frames", vocab_size]},
-            {"name": "out_lengths", "dtype": "int64", "shape": ["batch"]},
-        ],
-    }
-
-
-def save_pytorch_artifact(out, model, arch: str, config: dict, frontend, tokenizer, *, parent=None,
+def save_pytorch_artifact(out, model, arch: str, config: dict, task_fields: dict, *, parent=None,
                           step=None, settings=None, metrics=None, overwrite=False) -> Artifact:
+    """Write `model` as a pytorch artifact. `task_fields` is what the task reads from the manifest
+    (ASR: {"frontend": ..., "tokenizer": ...} as dicts)."""
     from safetensors.torch import save_file
+
+    from speechopt.models.export_config import manifest_graphs
 
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     a = get_architecture(arch)
     full = a.full_config(config)
-    manifest = {
-        "task": a.task,
-        "format": "pytorch",
-        "architecture": {"name": arch, "config": full},
-        "frontend": frontend.to_dict(),
-        "tokenizer": tokenizer.to_dict(),
-        "signature": asr_signature(full["n_features"], full["vocab_size"]),
-        "metrics": metrics or {},
-    }
+    manifest = {"task": a.task, "format": "pytorch", "architecture": {"name": arch, "config": full}, **task_fields,
+                "metrics": metrics or {}}
+    manifest["graphs"] = manifest_graphs(a.export_config(manifest), lambda graph: WEIGHTS)
     return write_artifact(out, manifest, {WEIGHTS: lambda p: save_file(state, str(p))},
                           parent=parent, step=step, settings=settings, overwrite=overwrite)
+
+
+def task_fields(artifact: Artifact) -> dict:
+    """The manifest fields a derived artifact (pruned, fine-tuned) keeps from its parent for the task."""
+    return {k: artifact.manifest[k] for k in ("frontend", "tokenizer") if k in artifact.manifest}
 
 
 def load_pytorch_model(artifact: Artifact):
@@ -53,7 +45,11 @@ def load_pytorch_model(artifact: Artifact):
         raise SpeechoptError(f"{artifact.path}: expected a pytorch artifact, got {artifact.format}")
     arch = artifact.architecture
     model = get_architecture(arch["name"]).build(arch.get("config", {}))
-    path = Path(artifact.path) / WEIGHTS
+    files = {g["file"] for g in artifact.graphs.values()}
+    if len(files) != 1:
+        raise SpeechoptError(f"{artifact.path}: a pytorch artifact keeps its weights in one file, the manifest names "
+                             f"{sorted(files) or 'none'}")
+    path = artifact.file(files.pop())  # a file the manifest lists, so load_artifact verified it
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -64,3 +60,11 @@ def load_pytorch_model(artifact: Artifact):
         first = str(exc).splitlines()[0]
         raise SpeechoptError(f"{path}: weights do not match architecture {arch['name']} ({first})") from None
     return model.eval()
+
+
+def graph_module(artifact: Artifact, model, graph: str):
+    """The module computing `graph` of a pytorch artifact's rebuilt `model`."""
+    modules = get_architecture(artifact.architecture["name"]).export_config(artifact.manifest).modules(model)
+    if graph not in modules:
+        raise SpeechoptError(f"{artifact.path}: architecture {artifact.architecture['name']} has no graph {graph!r}")
+    return modules[graph]

@@ -1,4 +1,5 @@
-"""The architecture registry: a name maps to a task, a builder and its default configuration.
+"""The architecture registry: a name maps to a task, a builder, its default configuration and its export
+config (which graphs the model is cut into: `speechopt.models.export_config`).
 
 Artifacts store the architecture name and its full configuration, so a model is rebuilt from the
 registry and its weights are loaded as plain tensors: no pickled code ever runs.
@@ -22,16 +23,25 @@ class Architecture:
     # False for imported models whose config is another library's (a Hugging Face config.json): keys beyond
     # the defaults are passed through to the builder, which validates them.
     strict_keys: bool = True
+    export: str = "speechopt.models.asr_export:CtcExportConfig"  # "module:Class" of its ExportConfig
 
     def build(self, config: dict):
-        module, cls = self.target.split(":")
-        return getattr(importlib.import_module(module), cls)(**self.full_config(config))
+        return _load(self.target)(**self.full_config(config))
+
+    def export_config(self, manifest: dict):
+        """The export config for an artifact's manifest (architecture config, frontend, ...)."""
+        return _load(self.export)(manifest)
 
     def full_config(self, config: dict) -> dict:
         unknown = set(config) - set(self.defaults)
         if unknown and self.strict_keys:
             raise SpeechoptError(f"{self.name}: unknown config keys {sorted(unknown)}; known: {sorted(self.defaults)}")
         return {**self.defaults, **config}
+
+
+def _load(target: str):
+    module, cls = target.split(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 _ASR_IO = {"n_features": 64, "vocab_size": 29}
@@ -70,6 +80,11 @@ def get_architecture(name: str) -> Architecture:
         return _REGISTRY[name]
     except KeyError:
         raise SpeechoptError(f"unknown architecture {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def register_architecture(architecture: Architecture) -> None:
+    """Add an architecture (models of later tasks register here; tests register toys)."""
+    _REGISTRY[architecture.name] = architecture
 
 
 def build_model(name: str, config: dict | None = None):

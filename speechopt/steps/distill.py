@@ -60,6 +60,7 @@ def distill(teacher_path, settings: DistillSettings, train_settings, data, val_d
     """Train `settings.student_arch` from the teacher artifact; returns the student artifact."""
     from speechopt.models.pytorch import load_pytorch_model
     from speechopt.models.registry import get_architecture
+    from speechopt.tasks.asr import tokenizer
     from speechopt.train import train_asr
 
     if not 0.0 <= settings.alpha <= 1.0:
@@ -85,7 +86,7 @@ def distill(teacher_path, settings: DistillSettings, train_settings, data, val_d
     arch = get_architecture(settings.student_arch)
     config = {"n_features": t_config["n_features"], "vocab_size": t_config["vocab_size"], **settings.student_config}
     student = arch.build(config).eval()
-    check_student(teacher_model, student, t_config["n_features"], len(teacher.tokenizer()),
+    check_student(teacher_model, student, t_config["n_features"], len(tokenizer(teacher)),
                   arch.full_config(config)["vocab_size"])
     train_settings.arch = settings.student_arch
     train_settings.config = config

@@ -219,7 +219,7 @@ def structured_prune(model, arch: str, config: dict, amount: float):
 
 def prune(source, out, settings: PruneSettings, overwrite: bool = False) -> Artifact:
     """Prune a pytorch ASR artifact into a new artifact."""
-    from speechopt.models.pytorch import load_pytorch_model, save_pytorch_artifact
+    from speechopt.models.pytorch import load_pytorch_model, save_pytorch_artifact, task_fields
 
     artifact = source if isinstance(source, Artifact) else load_artifact(source)
     _check(settings, artifact)
@@ -238,6 +238,5 @@ def prune(source, out, settings: PruneSettings, overwrite: bool = False) -> Arti
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     info["compressed_bytes"] = compressed_size(state)
     info["parent_compressed_bytes"] = parent_compressed
-    fe, tok = artifact.frontend(), artifact.tokenizer()
-    return save_pytorch_artifact(out, model, arch, config, fe, tok, parent=artifact, step="prune",
+    return save_pytorch_artifact(out, model, arch, config, task_fields(artifact), parent=artifact, step="prune",
                                  settings=asdict(settings), metrics={"prune": info}, overwrite=overwrite)

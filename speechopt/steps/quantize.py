@@ -14,7 +14,7 @@ measures the WER drift.
 
 from __future__ import annotations
 
-import os
+import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,56 +50,25 @@ def is_quantized(artifact: Artifact) -> bool:
     return "quantize" in history or bool(artifact.manifest.get("quantization"))
 
 
-def _validation_inputs(artifact: Artifact, manifest: str | None, count: int) -> list[dict]:
-    """Per-utterance model inputs from real audio, chosen to span the length distribution."""
-    from speechopt.audio.features import Frontend
-    from speechopt.data.manifest import read_manifest
-    from speechopt.evaluate import load_utterance_audio
+def _sample(artifact: Artifact, manifest: str | None, count: int):
+    """`count` items of real data spread over the length distribution, prepared by the task."""
+    from speechopt.tasks import task_of
     from speechopt.zoo import resolve
 
-    utts = read_manifest(resolve(manifest or "zoo:eval"))
-    if not utts:
-        raise SpeechoptError(f"{manifest}: no usable utterances for calibration/validation")
-    order = sorted(range(len(utts)), key=lambda i: utts[i].duration)
-    step = max(1, len(order) // count)
-    chosen = [utts[i] for i in order[::step][:count]]  # evenly spaced over sorted durations
-    frontend = Frontend(artifact.frontend())
-    inputs = []
-    for audio in load_utterance_audio(chosen, frontend.config.sample_rate):
-        feats, frames = frontend.from_arrays([audio])
-        inputs.append({"features": feats.numpy(), "lengths": frames.numpy()})
-    if not inputs:
-        raise SpeechoptError(f"{manifest}: no usable audio for calibration")
-    return inputs
+    task = task_of(artifact)
+    data = task.load_data(artifact, resolve(manifest or "zoo:eval"))
+    return task, task.sample(data, count)
 
 
-def _ort_outputs(path: Path, inputs: list[dict]) -> list[np.ndarray]:
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    out = []
-    for x in inputs:
-        lp, n = session.run(["log_probs", "out_lengths"], x)
-        out.append(lp[0, : int(n[0])])
-    return out
+def _outputs(task, artifact: Artifact, data) -> list:
+    """Per-item outputs through the task's driver on one CPU thread (the agreement check, not a benchmark)."""
+    with task.driver(artifact, "cpu", threads=1) as driver:
+        return task.run(driver, data, progress=False)
 
 
-def compare(parent: list[np.ndarray], child: list[np.ndarray], tokenizer) -> dict:
-    """Agreement of a quantized model with its parent on the same utterances."""
-    from speechopt.decode import ctc_greedy
-
-    diffs, same = [], 0
-    for a, b in zip(parent, child):
-        if not np.all(np.isfinite(b)):
-            raise SpeechoptError("the quantized model produced non-finite outputs")
-        diffs.append(float(np.abs(a - b).max()) if a.shape == b.shape else float("inf"))
-        ta = ctc_greedy(a[None], np.array([len(a)]), tokenizer)[0]
-        tb = ctc_greedy(b[None], np.array([len(b)]), tokenizer)[0]
-        same += ta == tb
-    return {"utterances": len(parent), "max_abs_diff": max(diffs), "mean_max_abs_diff": float(np.mean(diffs)),
-            "identical_transcripts": same / len(parent)}
+def _candidate(folder: Path, manifest: dict, files: list[str]) -> Artifact:
+    """An unwritten artifact over files in `folder`, so the task can drive it before anything is written."""
+    return Artifact(folder, {**manifest, "files": {f: {"sha256": "", "bytes": 0} for f in files}})
 
 
 class _Calibration:
@@ -172,15 +141,13 @@ def _quantized_nodes(path: Path) -> int:
 
 def quantize(source, out, settings: QuantizeSettings, validation_data: str | None = None,
              overwrite: bool = False) -> Artifact:
-    """Quantize an ONNX (any method) or PyTorch (dynamic) ASR artifact into a new, validated artifact."""
+    """Quantize an ONNX (any method, every graph) or PyTorch (dynamic) artifact into a new, validated one."""
     artifact = source if isinstance(source, Artifact) else load_artifact(source)
     if settings.method not in METHODS:
         raise SpeechoptError(f"unknown quantization method {settings.method!r}; choose one of {', '.join(METHODS)}")
     if is_quantized(artifact):
         raise SpeechoptError(f"{artifact.path}: already quantized ({artifact.manifest.get('quantization', {}).get('method', 'see lineage')}); "
                              "quantize its float parent instead")
-    if artifact.task != "asr":
-        raise SpeechoptError(f"{artifact.path}: quantization supports asr artifacts (this one is {artifact.task})")
     if artifact.format == "pytorch":
         if settings.method != "dynamic":
             raise SpeechoptError(f"{settings.method} quantization works on onnx artifacts; export with "
@@ -191,38 +158,42 @@ def quantize(source, out, settings: QuantizeSettings, validation_data: str | Non
 
     if settings.method == "static" and not settings.calibration_data:
         raise SpeechoptError("static quantization needs --calibration-data (a manifest of real utterances)")
-    calibration = (_validation_inputs(artifact, settings.calibration_data, settings.calibration_size)
-                   if settings.method == "static" else None)
-    checks = _validation_inputs(artifact, validation_data, 24)
-    parent_out = _ort_outputs(artifact.file("model"), checks)
-    info: dict = {}
-    validation: dict = {}
-
-    def write_model(path: Path) -> None:
-        if settings.method == "fp16":
-            info.update(_fp16_onnx(artifact.file("model"), path, settings))
-        else:
-            info.update(_quantize_onnx(artifact.file("model"), path, settings, calibration))
-            if not _quantized_nodes(path):
-                raise SpeechoptError(f"nothing was quantized: {artifact.path} has no {'/'.join(info['op_types'])} "
-                                     "nodes; name the op types to quantize with --op-type (e.g. Conv)")
-        validation.update(compare(parent_out, _ort_outputs(path, checks), artifact.tokenizer()))
-
+    task, checks = _sample(artifact, validation_data, 24)
+    calibration = None
+    if settings.method == "static":
+        _, calibration = _sample(artifact, settings.calibration_data, settings.calibration_size)
+    parent_out = _outputs(task, artifact, checks)
     manifest = {k: v for k, v in artifact.manifest.items() if k not in ("files", "lineage", "created", "name")}
-    manifest["validation"] = validation  # filled by write_model before the manifest is written
-    manifest["quantization"] = info
-    manifest["precision"] = "fp16" if settings.method == "fp16" else "int8"
-    return write_artifact(out, manifest, {"model.onnx": write_model}, parent=artifact, step="quantize",
-                          settings=asdict(settings), overwrite=overwrite)
+    files = [g["file"] for g in artifact.graphs.values()]
+    with tempfile.TemporaryDirectory(prefix="speechopt-quant-") as tmp:
+        info: dict = {}
+        for graph, spec in artifact.graphs.items():
+            src, dst = artifact.file(spec["file"]), Path(tmp) / spec["file"]
+            if settings.method == "fp16":
+                info[graph] = _fp16_onnx(src, dst, settings)
+                continue
+            feeds = task.calibration_feeds(artifact, calibration, graph) if calibration is not None else None
+            info[graph] = _quantize_onnx(src, dst, settings, feeds)
+            if not _quantized_nodes(dst):
+                raise SpeechoptError(f"nothing was quantized: {artifact.path} has no {'/'.join(info[graph]['op_types'])} "
+                                     f"nodes{'' if graph == 'model' else f' in graph {graph}'}; name the op types to "
+                                     "quantize with --op-type (e.g. Conv)")
+        manifest["validation"] = task.agreement(artifact, parent_out, _outputs(task, _candidate(Path(tmp), manifest, files), checks))
+        manifest["quantization"] = info["model"] if list(info) == ["model"] else {"method": settings.method, "graphs": info}
+        manifest["precision"] = "fp16" if settings.method == "fp16" else "int8"
+        writers = {f: (lambda p, src=Path(tmp) / f: shutil.move(str(src), str(p))) for f in files}
+        return write_artifact(out, manifest, writers, parent=artifact, step="quantize", settings=asdict(settings),
+                              overwrite=overwrite)
 
 
 def _quantize_pytorch(artifact: Artifact, out, settings: QuantizeSettings, validation_data, overwrite) -> Artifact:
-    """torch.ao dynamic int8 of LSTM/GRU/Linear, saved as TorchScript (packed int8 weights)."""
+    """torch.ao dynamic int8 of LSTM/GRU/Linear, saved as TorchScript (packed int8 weights), one file per graph."""
     import warnings
 
     import torch
 
     from speechopt.models.pytorch import load_pytorch_model
+    from speechopt.models.registry import get_architecture
 
     model = load_pytorch_model(artifact)
     # torch.ao.quantization is deprecated upstream in favour of torchao, but torchao has no dynamic int8
@@ -231,26 +202,27 @@ def _quantize_pytorch(artifact: Artifact, out, settings: QuantizeSettings, valid
         warnings.simplefilter("ignore")
         qmodel = torch.ao.quantization.quantize_dynamic(model, {torch.nn.LSTM, torch.nn.GRU, torch.nn.Linear},
                                                         dtype=torch.qint8)
-    checks = _validation_inputs(artifact, validation_data, 24)
-
-    def run(m, x):
-        with torch.inference_mode():
-            lp, n = m(torch.from_numpy(x["features"]), torch.from_numpy(x["lengths"]))
-        return lp[0, : int(n[0])].numpy()
-
-    parent_out = [run(model, x) for x in checks]
-    example = max(checks, key=lambda x: x["features"].shape[1])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        # traced with batch 2; validation below runs batch 1, so a specialised batch axis would be caught
-        scripted = torch.jit.trace(qmodel, (torch.from_numpy(example["features"]).repeat(2, 1, 1),
-                                            torch.from_numpy(example["lengths"]).repeat(2)))
-    validation = compare(parent_out, [run(scripted, x) for x in checks], artifact.tokenizer())
+    config = get_architecture(artifact.architecture["name"]).export_config(artifact.manifest)
+    task, checks = _sample(artifact, validation_data, 24)
+    parent_out = _outputs(task, artifact, checks)
     manifest = {k: v for k, v in artifact.manifest.items() if k not in ("files", "lineage", "created", "name")}
-    manifest.update(format="torchscript", validation=validation, precision="int8",
-                    quantization={"method": "dynamic", "engine": "torch.ao.quantization.quantize_dynamic",
-                                  "modules": ["LSTM", "GRU", "Linear"], "weight_type": "qint8",
-                                  "note": "torch.ao quantization is deprecated upstream (torchao replaces it) "
-                                          "but torchao does not quantize nn.LSTM"})
-    return write_artifact(out, manifest, {"model.ts": lambda p: torch.jit.save(scripted, str(p))}, parent=artifact,
-                          step="quantize", settings=asdict(settings), overwrite=overwrite)
+    manifest["graphs"] = {g: {**spec, "file": f"{g}.ts"} for g, spec in artifact.graphs.items()}
+    modules = config.modules(qmodel)
+    with tempfile.TemporaryDirectory(prefix="speechopt-quant-") as tmp:
+        for graph in manifest["graphs"]:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                # traced with the export config's batch of 2 different lengths; validation below runs batch 1,
+                # so a specialised batch axis would be caught
+                scripted = torch.jit.trace(modules[graph], config.example_inputs(graph), check_trace=False)
+            torch.jit.save(scripted, str(Path(tmp) / f"{graph}.ts"))
+        files = [f"{g}.ts" for g in manifest["graphs"]]
+        validation = task.agreement(artifact, parent_out, _outputs(task, _candidate(Path(tmp), {**manifest, "format": "torchscript"}, files), checks))
+        manifest.update(format="torchscript", validation=validation, precision="int8",
+                        quantization={"method": "dynamic", "engine": "torch.ao.quantization.quantize_dynamic",
+                                      "modules": ["LSTM", "GRU", "Linear"], "weight_type": "qint8",
+                                      "note": "torch.ao quantization is deprecated upstream (torchao replaces it) "
+                                              "but torchao does not quantize nn.LSTM"})
+        writers = {f: (lambda p, src=Path(tmp) / f: shutil.move(str(src), str(p))) for f in files}
+        return write_artifact(out, manifest, writers, parent=artifact, step="quantize", settings=asdict(settings),
+                              overwrite=overwrite)

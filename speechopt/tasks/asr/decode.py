@@ -127,3 +127,25 @@ def ctc_lexicon_beam(log_probs: np.ndarray, lengths: np.ndarray, tokenizer, lexi
         best = max(finished, key=lambda kv: kv[1])[0]
         out.append(tokenizer.decode(best).strip())
     return out
+
+
+def make_decoder(name: str, tokenizer, lexicon_path=None, beam: int = 16):
+    """The decoder named `name` ("greedy" or "lexicon") as `decode(log_probs, lengths) -> texts`, and a
+    description of it for reports."""
+    from speechopt.errors import SpeechoptError
+
+    if name == "greedy":
+        return (lambda lp, n: ctc_greedy(lp, n, tokenizer)), {"decoder": "greedy"}
+    if name != "lexicon":
+        raise SpeechoptError(f"unknown decoder {name!r}: choose greedy or lexicon")
+    if beam < 1:
+        raise SpeechoptError("--beam must be at least 1")
+    if lexicon_path is None:  # the vocabulary the bundled corpus is drawn from
+        from speechopt.data.synth import vocabulary
+
+        lexicon_path, lexicon = "speechopt/data/words.txt", Lexicon(vocabulary(), tokenizer)
+    else:
+        lexicon = Lexicon.from_file(lexicon_path, tokenizer)
+    words = sum(lexicon.is_word)
+    return ((lambda lp, n: ctc_lexicon_beam(lp, n, tokenizer, lexicon, beam=beam)),
+            {"decoder": "lexicon", "lexicon": str(lexicon_path), "lexicon_words": words, "beam": beam})

@@ -1,16 +1,16 @@
-"""TensorRT runner for engine artifacts (format "tensorrt") made by `speechopt build`.
+"""TensorRT runner for engine artifacts (format "tensorrt") made by `speechopt build`: one engine, one graph.
 
-Native engines (`model.engine`) are deserialized with `trt.Runtime` and run with the name-based
+Native engines (`<graph>.engine`) are deserialized with `trt.Runtime` and run with the name-based
 TensorRT 10/11 API: `set_input_shape`, `get_tensor_shape` for the outputs, `set_tensor_address` on
 torch CUDA tensors, `execute_async_v3` on a torch CUDA stream. Engines compiled through Torch-TensorRT
 (`model.ep`) are loaded with `torch_tensorrt.load` and called like a module. No pycuda: torch owns the
 device memory and the stream.
 
 Before deserializing, the manifest's TensorRT version and GPU are compared with this machine's
-(`check_engine_compatible`), so a stale engine fails with "rebuild it" instead of a TensorRT
-serialization error. Without TensorRT or a CUDA device, `activate()` raises BackendUnavailable with
-one line. That failure path is tested in CI; the GPU path has **not been run** here (no GPU): it is
-exercised by tests/test_gpu.py in the GPU lane.
+(`compat.check_engine_compatible`), so a stale engine fails with "rebuild it" instead of a TensorRT
+serialization error; inputs are checked against this graph's own optimization profile. Without TensorRT
+or a CUDA device, `activate()` raises BackendUnavailable with one line. That failure path is tested in
+CI; the GPU path has **not been run** here (no GPU): it is exercised by tests/test_gpu.py in the GPU lane.
 """
 
 from __future__ import annotations
@@ -18,22 +18,26 @@ from __future__ import annotations
 import numpy as np
 
 from speechopt.backends.base import Runner
-from speechopt.errors import BackendUnavailable, SpeechoptError
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+from speechopt.errors import BackendUnavailable, SpeechoptError, first_line
 
 
 class TensorRTRunner(Runner):
     backend = "tensorrt"
 
-    def __init__(self, artifact, device: str = "tensorrt", threads: int | None = None, *, device_id: int = 0):
-        super().__init__(artifact, device, threads)
+    def __init__(self, artifact, device: str = "tensorrt", threads: int | None = None, graph: str | None = None,
+                 *, device_id: int = 0):
+        super().__init__(artifact, device, threads, graph)
         self.device_id = device_id
         self._info = artifact.manifest.get("tensorrt") or {}
         self._via = self._info.get("via", "tensorrt")
+
+    @property
+    def profile(self) -> dict:
+        """This graph's {input: {"min", "opt", "max"}} (manifests before per-graph engines: `profile`)."""
+        profiles = self._info.get("profiles")
+        if profiles is not None:
+            return profiles.get(self.graph) or {}
+        return self._info.get("profile") or {}
 
     # -- activation ----------------------------------------------------------------------------------
     def _require(self):
@@ -46,7 +50,7 @@ class TensorRTRunner(Runner):
             import tensorrt as trt
         except Exception as exc:  # noqa: BLE001 - the bindings raise ImportError/OSError for a missing libnvinfer
             what = ("the tensorrt package is not installed" if isinstance(exc, ModuleNotFoundError)
-                    and exc.name == "tensorrt" else f"tensorrt does not import ({_first_line(exc)})")
+                    and exc.name == "tensorrt" else f"tensorrt does not import ({first_line(exc)})")
             raise BackendUnavailable(f"cannot run {self.artifact.path}: {what}; to enable: {TENSORRT_INSTALL}") from None
         import torch
 
@@ -57,7 +61,7 @@ class TensorRTRunner(Runner):
         return trt, torch
 
     def _activate_impl(self) -> None:
-        from speechopt.steps.build import check_engine_compatible
+        from speechopt.backends.tensorrt.compat import check_engine_compatible
 
         trt, torch = self._require()
         torch.cuda.set_device(self.device_id)
@@ -72,11 +76,11 @@ class TensorRTRunner(Runner):
             self._activate_engine(trt)
 
     def _activate_engine(self, trt) -> None:
-        from speechopt.steps.build import _trt_logger
+        from speechopt.backends.tensorrt.builder import make_logger
 
         torch = self._torch
-        path = self.artifact.file("model")
-        self._logger = _trt_logger(trt)  # keep a reference: TensorRT holds it for the runtime's lifetime
+        path = self.path
+        self._logger = make_logger(trt)  # keep a reference: TensorRT holds it for the runtime's lifetime
         self._runtime = trt.Runtime(self._logger)
         if self._info.get("version_compatible"):
             # Version-compatible plans embed a lean runtime (host code) that the runtime must be allowed to load.
@@ -113,15 +117,14 @@ class TensorRTRunner(Runner):
             import torch_tensorrt
         except Exception as exc:  # noqa: BLE001 - raises a plain Exception when TensorRT libs are missing
             raise BackendUnavailable(f"cannot run {self.artifact.path}: torch_tensorrt does not import "
-                                     f"({_first_line(exc)}); pip install 'speechopt[tensorrt]'") from None
-        path = self.artifact.file("model")
+                                     f"({first_line(exc)}); pip install 'speechopt[tensorrt]'") from None
+        path = self.path
         try:
             program = torch_tensorrt.load(str(path))
         except Exception as exc:  # noqa: BLE001
-            raise SpeechoptError(f"{path}: Torch-TensorRT cannot load it ({_first_line(exc)}); rebuild it") from None
+            raise SpeechoptError(f"{path}: Torch-TensorRT cannot load it ({first_line(exc)}); rebuild it") from None
         self._module = program.module() if hasattr(program, "module") else program
-        self._dtypes = {t["name"]: getattr(self._torch, t["dtype"])
-                        for t in self.artifact.manifest["signature"]["inputs"]}
+        self._dtypes = {t["name"]: getattr(self._torch, t["dtype"]) for t in self.spec["inputs"]}
 
     def _deactivate_impl(self) -> None:
         if getattr(self, "_stream", None) is not None:
@@ -133,7 +136,7 @@ class TensorRTRunner(Runner):
     # -- inference -----------------------------------------------------------------------------------
     def _check_profile(self, name: str, shape: tuple) -> None:
         """A clear line when an input falls outside the engine's profile (TensorRT would only log it)."""
-        prof = (self._info.get("profile") or {}).get(name)
+        prof = self.profile.get(name)
         if not prof:
             return
         lo, hi = prof["min"], prof["max"]
@@ -206,7 +209,7 @@ class TensorRTRunner(Runner):
         info.update({
             "format": self.artifact.format, "via": self._via, "precision": self._info.get("precision"),
             "tensorrt_built_with": self._info.get("version"), "built_on": self._info.get("gpu"),
-            "profile": self._info.get("profile"),
+            "profile": self.profile or None,
         })
         if self.active:
             import tensorrt as trt
