@@ -98,8 +98,9 @@ def main() -> None:
     import torch
 
     from speechopt.artifact import load_artifact
-    from speechopt.bench.harness import cpu_label, machine_description
+    from speechopt.bench.machine import cpu_label, machine_description
     from speechopt.models.pytorch import load_pytorch_model
+    from speechopt.tasks.asr import frontend_config
     from speechopt.zoo import resolve
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -113,7 +114,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     ref = load_artifact(resolve(args.model))
-    inputs, seconds = load_inputs(str(resolve(args.data)), ref.frontend(), args.utterances)
+    inputs, seconds = load_inputs(str(resolve(args.data)), frontend_config(ref), args.utterances)
     results = {"eager " + ref.name: profile_eager(load_pytorch_model(ref).eval(), inputs)}
     for path in args.onnx:
         art = load_artifact(resolve(path))

@@ -19,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from speechopt.bench.harness import BenchSettings, bench, cpu_label, summary_rows
+from speechopt.bench.harness import BenchSettings, bench, summary_rows
+from speechopt.bench.machine import cpu_label
 from speechopt.zoo import resolve
 
 VARIANTS = ["torchscript", "onnx", "onnx-int8-dynamic-default", "onnx-int8-dynamic", "onnx-int8-static",

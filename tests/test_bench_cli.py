@@ -87,3 +87,24 @@ def test_bench_bad_input(variants, tiny_models, tiny_corpus, tmp_path):
     empty.write_text("".join(json.dumps({**x, "audio_filepath": str(tiny_corpus.parent / x["audio_filepath"]),
                                          "text": ""}) + "\n" for x in lines))
     assert "no usable utterances" in one_error(run("bench", variants["pytorch"], "--data", empty))
+
+
+def test_max_drift_by_metric_name(variants, tiny_corpus, tmp_path):
+    # --max-drift wer= is --max-wer-drift by its new name; a budget that holds exits 0
+    r = run("bench", variants["pytorch"], variants["onnx"], "--data", tiny_corpus, *FAST, "--max-drift", "wer=5",
+            "--max-drift", "cer=5", "--json", tmp_path / "r.json")
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "r.json").read_text())["breaches"] == []
+
+    def one_error(result):
+        assert result.exit_code == 1, result.output
+        lines = [x for x in result.stderr.splitlines() if x.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: ") and "measuring" not in result.stderr
+        return lines[0]
+
+    base = ["bench", variants["pytorch"], "--data", tiny_corpus, *FAST]
+    assert "no metric named 'mcd'" in one_error(run(*base, "--max-drift", "mcd=1"))
+    for bad in ("wer", "wer=lots", "=1"):  # the form of a value is Click's to report (usage error, exit 2)
+        r = run(*base, "--max-drift", bad)
+        assert r.exit_code == 2 and "Invalid value for '--max-drift'" in r.stderr, r.output
+    assert "disagree" in one_error(run(*base, "--max-drift", "wer=1", "--max-wer-drift", "2"))

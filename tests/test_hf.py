@@ -23,6 +23,8 @@ from speechopt.errors import SpeechoptError  # noqa: E402
 from speechopt.audio.io import load_utterance_audio  # noqa: E402
 from speechopt.models.hf_import import import_hf_wav2vec2, match_weight_names, read_vocabulary  # noqa: E402
 from speechopt.models.pytorch import load_pytorch_model  # noqa: E402
+from speechopt.tasks.asr import frontend_config  # noqa: E402
+from speechopt.tasks.asr import tokenizer as asr_tokenizer  # noqa: E402
 from speechopt.text import normalize_text  # noqa: E402
 
 VOCAB = ["<pad>", "<s>", "</s>", "<unk>", "|"] + [chr(c) for c in range(ord("a"), ord("z") + 1)] + ["'"]
@@ -79,8 +81,8 @@ def audios(tiny_corpus):
 def test_imported_model_matches_transformers(hf, audios):
     model, processor, _, artifact = hf
     ours = load_pytorch_model(load_artifact(artifact.path))
-    frontend, tokenizer = Frontend(artifact.frontend()), artifact.tokenizer()
-    assert artifact.manifest["signature"]["inputs"][0]["shape"] == ["batch", "frames", 1]
+    frontend, tokenizer = Frontend(frontend_config(artifact)), asr_tokenizer(artifact)
+    assert artifact.graph()["inputs"][0]["shape"] == ["batch", "frames", 1]
     uses_mask = model.config.feat_extract_norm == "layer"
     assert ours.uses_attention_mask is uses_mask
     # one utterance at a time, and (for models trained with a mask) a padded batch with HF's own mask
@@ -223,4 +225,4 @@ def test_other_sample_rates_are_recorded_for_resampling(hf, tmp_path):
     shutil.copytree(hf[2], folder)
     _edit_json(_preprocessor_file(folder), sampling_rate=8000, do_normalize=False)
     artifact = import_hf_wav2vec2(folder, tmp_path / "m")
-    assert artifact.frontend().sample_rate == 8000 and artifact.frontend().normalize == "none"
+    assert frontend_config(artifact).sample_rate == 8000 and frontend_config(artifact).normalize == "none"

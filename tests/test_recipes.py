@@ -22,6 +22,15 @@ def write(tmp_path, text, name="r.yaml"):
     ("model: m\nsteps:\n  - {id: a, step: prune, with: {amount: 0.1}}\n  - {id: a, step: prune}\n", "duplicate id"),
     ("model: m\nbench: {artifacts: [model, ghost]}\n", "artifact 'ghost' is neither"),
     ("model: m\nbench: {budgets: {max_wer: 1}}\n", "unknown budgets \\['max_wer'\\]"),
+    ("model: m\nbench: {budgets: {max_drift: 0.5}}\n", "max_drift is a mapping"),
+    ("model: m\nbench: {budgets: {max_drift: {wer: lots}}}\n", "'lots' is not a number"),
+    ("model: m\nbench: {budgets: {max_drift: {wer: 0.5}, max_wer_drift: 1.0}}\n", "disagree"),
+    ("model: m\nbench: {threads: -2}\n", "bench.threads: must be a positive integer"),
+    ("model: m\nbench: {batch_sizes: [1, 0]}\n", "bench.batch_sizes"),
+    ("model: m\nsteps:\n  - {id: a, step: export, with: {to: onnx, threads: 0}}\n", "threads must be a positive integer"),
+    ("model: m\nsteps:\n  - {id: ft, step: finetune, with: {max_steps: 3}}\n", "finetune needs `data`, `val_data`"),
+    ("model: m\nsteps:\n  - {id: ft, step: finetune, with: {data: d, val_data: v}}\n", "finetune needs `max_steps`"),
+    ("model: m\nsteps:\n  - {id: s, step: distill, with: {max_steps: 3}}\n", "distill needs `data`, `val_data`"),
     ("steps: []\n", "missing `model`"),
     ("model: [unclosed\n", "not valid YAML"),
 ])
@@ -55,6 +64,69 @@ bench:
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {"onnx", "int8", "slim", "report.md", "report.html"}
     lineage = json.loads((tmp_path / "out" / "int8" / "manifest.json").read_text())["lineage"]
     assert lineage["history"] == ["export", "quantize"]
+
+
+def test_budgets_old_and_new_form(tmp_path):
+    new = load_recipe(write(tmp_path, "model: m\nbench: {budgets: {max_drift: {wer: 0.5}, min_speedup: 1.5}}\n"))
+    old = load_recipe(write(tmp_path, "model: m\nbench: {budgets: {max_wer_drift: 0.5, min_speedup: 1.5}}\n", "o.yaml"))
+    assert new.budgets == old.budgets and new.budgets.max_drift == {"wer": 0.5} and new.budgets.min_speedup == 1.5
+    assert load_recipe(write(tmp_path, "model: m\nbench: {threads: 1}\n", "n.yaml")).budgets is None
+
+
+def test_the_shipped_recipes_load():
+    from pathlib import Path
+
+    for path in sorted(Path(__file__).parent.parent.joinpath("recipes").glob("*.yaml")):
+        recipe = load_recipe(path)
+        assert recipe.budgets is not None and "wer" in recipe.budgets.max_drift, path
+        assert "max_wer_drift" not in path.read_text(), f"{path}: use the max_drift form"
+
+
+def test_every_step_is_a_settings_type_and_a_function():
+    from dataclasses import is_dataclass
+
+    from speechopt.steps.registry import STEPS, make_settings, option_names
+
+    assert set(STEPS) >= {"export", "quantize", "prune", "finetune", "distill", "build"}
+    assert all(is_dataclass(s.settings) and callable(s.run) for s in STEPS.values())
+    assert "calibration_data" in option_names("quantize") and "max_steps" in option_names("finetune")
+    assert make_settings("prune", {"amount": 0.2}).amount == 0.2
+    with pytest.raises(SpeechoptError, match="unknown step 'squash'"):
+        make_settings("squash", {})
+
+
+def test_unknown_budget_metric_fails_before_the_first_step(tmp_path, tiny_models, tiny_corpus):
+    recipe = write(tmp_path, f"""
+model: {tiny_models['crnn-ctc']}
+data: {tiny_corpus}
+steps:
+  - {{id: slim, step: prune, with: {{amount: 0.25, structured: true}}}}
+bench: {{budgets: {{max_drift: {{mcd: 1.0}}}}}}
+""")
+    r = CliRunner().invoke(app, ["run", str(recipe), "-o", str(tmp_path / "out")])
+    assert "no metric named 'mcd'" in one_error_line(r)
+    assert not (tmp_path / "out" / "slim").exists()
+
+
+def test_prune_then_finetune_as_two_recipe_steps(tmp_path, tiny_models, tiny_corpus):
+    recipe = write(tmp_path, f"""
+name: slim
+model: {tiny_models['crnn-ctc']}
+steps:
+  - {{id: pruned, step: prune, with: {{amount: 0.3, structured: true}}}}
+  - {{id: tuned, step: finetune, from: pruned, with: {{data: {tiny_corpus}, val_data: {tiny_corpus}, max_steps: 2, threads: 1}}}}
+""")
+    r = CliRunner().invoke(app, ["run", str(recipe), "-o", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    assert "slim: wrote pruned, tuned under" in r.stdout
+    from speechopt.artifact import load_artifact
+
+    pruned, tuned = load_artifact(tmp_path / "out" / "pruned"), load_artifact(tmp_path / "out" / "tuned")
+    lineage = tuned.manifest["lineage"]
+    assert lineage["step"] == "finetune" and lineage["settings"]["max_steps"] == 2
+    assert lineage["parent"]["checksum"] == pruned.checksum
+    # the same architecture as the pruned model, and so the same as `speechopt prune --finetune-steps` makes
+    assert tuned.architecture == pruned.architecture and tuned.architecture["config"]["hidden"] == 17
 
 
 def test_run_missing_recipe(tmp_path):

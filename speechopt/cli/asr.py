@@ -1,0 +1,77 @@
+"""`speechopt eval` and `speechopt transcribe`: an artifact of any format through its task and runners."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from speechopt.cli import app, command
+from speechopt.cli.options import threads_option, write_json
+
+DEVICE_HELP = "cpu or cuda; tensorrt for engines (ONNX Runtime's TensorRT provider for onnx)."
+
+
+@command(app, "eval")
+def eval_cmd(
+    artifact: str = typer.Argument(..., help="Artifact folder or zoo:NAME, any format."),
+    data: str = typer.Option("zoo:eval", help="Manifest (or zoo:NAME)."),
+    batch_size: int = typer.Option(1, min=1, help="Utterances per call; 1 gives the bench's figures (larger "
+                                   "batches are faster but pad, which changes a bidirectional LSTM's output)."),
+    max_utterances: Optional[int] = typer.Option(None, min=1, help="Use only the first N utterances."),
+    device: str = typer.Option("cpu", help=DEVICE_HELP),
+    threads: Optional[int] = threads_option("Intra-op threads of the runtime."),
+    decoder: str = typer.Option("greedy", help="greedy (best path), or lexicon (beam search spelling only known words)."),
+    lexicon: Optional[Path] = typer.Option(None, help="lexicon: word list, whitespace-separated (default: the corpus vocabulary)."),
+    beam: int = typer.Option(16, min=1, help="lexicon: beam width."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write results as JSON here."),
+) -> None:
+    """Transcribe a manifest and print WER and CER.
+
+    Works on pytorch, torchscript, exported-program, onnx and tensorrt artifacts through the same runners
+    as `bench`. Both figures are computed after the text normalization printed with them.
+    """
+    from speechopt.evaluate import evaluate_artifact
+    from speechopt.zoo import resolve
+
+    result = evaluate_artifact(resolve(artifact), resolve(data), batch_size=batch_size, threads=threads,
+                               device=device, max_items=max_utterances, decoder=decoder, lexicon=lexicon, beam=beam)
+    how = "greedy" if decoder == "greedy" else f"lexicon of {result['lexicon_words']} words, beam {beam}"
+    typer.echo(f"{result['artifact']} ({result['format']}): WER {result['wer']:.2%}  CER {result['cer']:.2%}  "
+               f"[{how}]  ({result['utterances']} utterances, {result['ref_words']} words; normalization: "
+               f"{result['normalization']})")
+    write_json(json_out, result)
+
+
+@command(app, "transcribe")
+def transcribe_cmd(
+    artifact: str = typer.Argument(..., help="Artifact folder or zoo:NAME, any format."),
+    audio: list[Path] = typer.Argument(..., metavar="AUDIO", help="Audio files (wav, flac, ...; any rate: "
+                                       "resampled; stereo: downmixed)."),
+    device: str = typer.Option("cpu", help=DEVICE_HELP),
+    threads: Optional[int] = threads_option("Intra-op threads of the runtime."),
+    decoder: str = typer.Option("greedy", help="greedy, or lexicon (only words of a word list)."),
+    lexicon: Optional[Path] = typer.Option(None, help="lexicon: word list (default: the corpus vocabulary)."),
+    beam: int = typer.Option(16, min=1, help="lexicon: beam width."),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable results instead of text lines."),
+) -> None:
+    """Print the text of each audio file, with the model's time for it.
+
+    One line per file: the file, its text, the model's time (features excluded) and RTFx (audio seconds
+    per second of model time).
+    """
+    import json
+
+    from speechopt.evaluate import transcribe_files
+    from speechopt.zoo import resolve
+
+    result = transcribe_files(resolve(artifact), audio, threads=threads, device=device, decoder=decoder,
+                              lexicon=lexicon, beam=beam)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    for r in result["results"]:
+        typer.echo(f"{r['file']}: {r['text']}")
+        typer.echo(f"  {r['audio_seconds']:.2f} s of audio in {r['seconds'] * 1000:.1f} ms (RTFx {r['rtfx']:.0f})",
+                   err=True)

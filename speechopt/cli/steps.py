@@ -1,0 +1,154 @@
+"""`speechopt export | quantize | prune | distill`: each artifact -> artifact, with lineage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from speechopt.cli import app, command
+from speechopt.cli.options import kv_option, parse_kv, threads_option, to_stderr
+from speechopt.errors import SpeechoptError
+
+
+@command(app, "export")
+def export_cmd(
+    artifact: str = typer.Argument(..., help="A pytorch ASR artifact (or zoo:NAME)."),
+    to: str = typer.Option(..., "--to", help="torchscript, onnx or exported-program (torch.export)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Artifact folder to write."),
+    mode: str = typer.Option("trace", help="torchscript: trace or script."),
+    opset: int = typer.Option(17, help="onnx: opset version."),
+    exporter: str = typer.Option("auto", help="onnx: auto, dynamo or legacy (auto tests and falls back)."),
+    validation_data: str = typer.Option("zoo:eval", help="Real utterances the export is validated on."),
+    max_validation_utts: int = typer.Option(32, help="Utterances used for validation."),
+    atol: float = typer.Option(1e-3, help="Largest allowed |log-prob difference| against PyTorch."),
+    threads: Optional[int] = threads_option(),
+    overwrite: bool = typer.Option(False),
+) -> None:
+    """Export to TorchScript, ONNX or torch.export.
+
+    Dynamic batch and time axes; validated against PyTorch before it is accepted.
+    """
+    from speechopt.steps.export import export_model
+    from speechopt.zoo import resolve
+
+    art = export_model(resolve(artifact), to, out, mode=mode, opset=opset, exporter=exporter,
+                       validation_data=resolve(validation_data), max_validation_utts=max_validation_utts,
+                       atol=atol, threads=threads, overwrite=overwrite)
+    v = art.manifest.get("validation", {})
+    how = art.manifest.get("export", {}).get("exporter", art.format)
+    typer.echo(f"wrote {out} ({art.format} via {how}): max |diff| {v.get('max_abs_diff', float('nan')):.2e} "
+               f"on {v.get('utterances', '?')} utterances, transcripts identical: {v.get('transcripts_equal', '?')}")
+
+
+@command(app, "quantize")
+def quantize_cmd(
+    artifact: str = typer.Argument(..., help="An onnx (any method) or pytorch (dynamic) ASR artifact."),
+    out: Path = typer.Option(..., "--out", "-o", help="Artifact folder to write."),
+    method: str = typer.Option("dynamic", help="dynamic (int8 weights), static (int8 QDQ, calibrated) or fp16."),
+    weight_type: str = typer.Option("qint8", help="dynamic: qint8 or quint8."),
+    per_channel: bool = typer.Option(False, help="Per-channel weight scales."),
+    op_types: Optional[list[str]] = typer.Option(None, "--op-type", metavar="<op>",
+                                                 help="Op types to quantize (repeatable; default by method)."),
+    calibration_data: Optional[str] = typer.Option(None, help="static: manifest of real utterances to calibrate on."),
+    calibration_size: int = typer.Option(64, help="static: utterances used, spread over the length distribution."),
+    calibrate_method: str = typer.Option("minmax", help="static: minmax, percentile or entropy."),
+    fp16_ops: Optional[list[str]] = typer.Option(None, "--fp16-op", metavar="<op>",
+                                                 help="fp16: op types computed in float16 (repeatable)."),
+    validation_data: str = typer.Option("zoo:eval", help="Utterances the result is checked on."),
+    overwrite: bool = typer.Option(False),
+) -> None:
+    """Quantize to dynamic int8, static int8 (QDQ) or fp16.
+
+    Static int8 is the QDQ form TensorRT takes. The result is validated on CPU before it is written.
+    """
+    from speechopt.steps.quantize import QuantizeSettings, quantize
+    from speechopt.zoo import resolve
+
+    settings = QuantizeSettings(method=method, weight_type=weight_type, per_channel=per_channel,
+                                op_types=op_types or [], calibration_data=str(resolve(calibration_data)) if calibration_data else None,
+                                calibration_size=calibration_size, calibrate_method=calibrate_method,
+                                fp16_ops=fp16_ops or [])
+    art = quantize(resolve(artifact), out, settings, validation_data=str(resolve(validation_data)), overwrite=overwrite)
+    v = art.manifest["validation"]
+    typer.echo(f"wrote {out}: {art.manifest['quantization']['method']} ({art.format}), "
+               f"{art.size_bytes() / 1e6:.2f} MB; on {v['utterances']} utterances: max |diff| {v['max_abs_diff']:.4f}, "
+               f"identical transcripts {v['identical_transcripts']:.0%}")
+
+
+@command(app, "prune")
+def prune_cmd(
+    artifact: str = typer.Argument(..., help="A pytorch ASR artifact (or zoo:NAME)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Artifact folder to write."),
+    amount: float = typer.Option(..., help="Fraction to remove, in [0, 1)."),
+    structured: bool = typer.Option(False, help="Remove whole channels/units and rebuild layers smaller (faster)."),
+    scope: str = typer.Option("global", help="Unstructured: one global threshold, or per layer."),
+    finetune_steps: int = typer.Option(0, min=0, help="Fine-tune this many steps after pruning (needs --data)."),
+    data: Optional[str] = typer.Option(None, help="Training manifest for fine-tuning."),
+    val_data: Optional[str] = typer.Option(None, help="Validation manifest for fine-tuning (held out: not the data you report on)."),
+    lr: float = typer.Option(5e-4, help="Fine-tuning peak learning rate."),
+    threads: Optional[int] = threads_option(),
+    overwrite: bool = typer.Option(False),
+) -> None:
+    """Prune by magnitude or by structure, then optionally fine-tune.
+
+    A short fine-tuning (--finetune-steps) recovers WER; it runs the recipe steps `prune` then `finetune`.
+    """
+    from speechopt.steps.prune import PruneSettings
+    from speechopt.steps.registry import FinetuneSettings, StepContext, run_chain
+
+    if finetune_steps and not (data and val_data):
+        # the best checkpoint is picked on --val-data: defaulting it to the evaluation set would tune on the test
+        raise SpeechoptError("--finetune-steps needs --data (a training manifest) and --val-data (a held-out one)")
+    from speechopt.zoo import resolve
+
+    chain = [("prune", PruneSettings(amount=amount, structured=structured, scope=scope))]
+    if finetune_steps:
+        chain.append(("finetune", FinetuneSettings(data=data, val_data=val_data, lr=lr, max_steps=finetune_steps,
+                                                   threads=threads)))
+    art = run_chain(chain, resolve(artifact), out, StepContext(log=to_stderr, overwrite=overwrite))
+    info = art.manifest["metrics"].get("prune") or {}
+    typer.echo(f"wrote {out}: {json.dumps(info) if info else 'pruned and fine-tuned'}")
+
+
+@command(app, "distill")
+def distill_cmd(
+    teacher: str = typer.Argument(..., help="Teacher: a pytorch ASR artifact (or zoo:NAME)."),
+    student_arch: Optional[str] = typer.Option(None, help="Student architecture (cnn-ctc, lstm-ctc, crnn-ctc)."),
+    student_config: Optional[list[str]] = kv_option("--student-config", "Student option k=v (repeatable)."),
+    data: str = typer.Option(..., help="Training manifest."),
+    val_data: str = typer.Option(..., help="Validation manifest (held out: the best checkpoint is picked on it)."),
+    out: Path = typer.Option(..., "--out", "-o"),
+    temperature: float = typer.Option(2.0, help="Softening temperature of both posteriors."),
+    alpha: float = typer.Option(0.5, help="Weight of the KL term (1 - alpha weighs CTC)."),
+    epochs: Optional[int] = typer.Option(None),
+    max_steps: Optional[int] = typer.Option(None),
+    time_budget: Optional[float] = typer.Option(None, help="Minutes."),
+    val_every: float = typer.Option(5.0, help="Minutes between validations in a time-budgeted run."),
+    lr: float = typer.Option(2e-3),
+    init_from: Optional[str] = typer.Option(None, help="Start the student from these weights (e.g. a structured-pruned "
+                                            "teacher); its architecture and configuration become the student's."),
+    average: int = typer.Option(1, help="Average the N best validation checkpoints at the end (kept only if no worse)."),
+    seed: int = typer.Option(0),
+    threads: Optional[int] = threads_option(),
+    resume: bool = typer.Option(False),
+    overwrite: bool = typer.Option(False),
+) -> None:
+    """Train a smaller student from a teacher.
+
+    CTC + KL on frame posteriors; the student keeps lineage.
+    """
+    from speechopt.steps.distill import DistillSettings, distill
+    from speechopt.train import TrainSettings
+    from speechopt.zoo import resolve
+
+    ts = TrainSettings(arch=student_arch, lr=lr, epochs=epochs, max_steps=max_steps, time_budget_min=time_budget,
+                       val_every_min=val_every, seed=seed, threads=threads, average=average,
+                       init_from=str(resolve(init_from)) if init_from else None)
+    settings = DistillSettings(student_arch, parse_kv(student_config), temperature, alpha)
+    art = distill(resolve(teacher), settings, ts, resolve(data), resolve(val_data), out, resume=resume,
+                  overwrite=overwrite, log=to_stderr)
+    m = art.manifest["metrics"]
+    typer.echo(f"wrote {out}: validation WER {m['val_wer']:.2%}, CER {m['val_cer']:.2%}")

@@ -1,0 +1,56 @@
+"""`speechopt train asr`: train a CTC acoustic model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from speechopt.cli import app, command
+from speechopt.cli.options import kv_option, parse_kv, threads_option, to_stderr
+
+train_app = typer.Typer(help="Train reference models.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@command(train_app, "asr")
+def train_asr_cmd(
+    arch: str = typer.Option(..., help="Architecture: cnn-ctc, lstm-ctc or crnn-ctc."),
+    data: str = typer.Option(..., help="Training manifest (or its folder)."),
+    val_data: str = typer.Option(..., help="Validation manifest, ideally of held-out voices."),
+    out: Path = typer.Option(..., "--out", "-o", help="Artifact folder to write."),
+    optimizer: str = typer.Option("adamw", help="adam, adamw, sgd or rmsprop."),
+    lr: float = typer.Option(2e-3, help="Peak learning rate."),
+    epochs: Optional[int] = typer.Option(None, help="Train for this many epochs..."),
+    max_steps: Optional[int] = typer.Option(None, help="...or this many steps..."),
+    time_budget: Optional[float] = typer.Option(None, help="...or for this many minutes (LR schedule over time)."),
+    val_every: float = typer.Option(5.0, help="Minutes between validations in a time-budgeted run."),
+    batch_frames: int = typer.Option(8000, help="Padded feature frames per batch."),
+    config: Optional[list[str]] = kv_option("--config", "Architecture option k=v (repeatable)."),
+    frontend: Optional[list[str]] = kv_option("--frontend", "Frontend option k=v, e.g. kind=mfcc."),
+    seed: int = typer.Option(0),
+    threads: Optional[int] = threads_option("torch threads."),
+    max_utterances: Optional[int] = typer.Option(None, help="Use only the first N training utterances."),
+    init_from: Optional[str] = typer.Option(None, help="Start from this artifact's weights (same architecture)."),
+    freq_warp: float = typer.Option(0.1, help="Augmentation: random frequency-axis stretch of +-this fraction (0: off)."),
+    spec_augment: bool = typer.Option(True, help="Augmentation: SpecAugment time and frequency masks."),
+    average: int = typer.Option(1, help="Average the weights of the N best validation checkpoints at the end; kept "
+                                "only if it validates no worse than the best one (1: off)."),
+    resume: bool = typer.Option(False, help="Resume from OUT.train-state if present."),
+    overwrite: bool = typer.Option(False),
+) -> None:
+    """Train a CTC acoustic model on a manifest; writes a pytorch artifact with lineage."""
+    from speechopt.train import TrainSettings, train_asr
+    from speechopt.zoo import resolve
+
+    settings = TrainSettings(
+        arch=arch, config=parse_kv(config), frontend=parse_kv(frontend), optimizer=optimizer,
+        lr=lr, epochs=epochs, max_steps=max_steps, time_budget_min=time_budget, val_every_min=val_every,
+        batch_frames=batch_frames, seed=seed, threads=threads, max_utterances=max_utterances, freq_warp=freq_warp,
+        spec_augment=spec_augment, init_from=str(resolve(init_from)) if init_from else None, average=average,
+    )
+    artifact = train_asr(settings, resolve(data), out, val_data=resolve(val_data), resume=resume, overwrite=overwrite,
+                         log=to_stderr)
+    m = artifact.manifest["metrics"]
+    typer.echo(f"wrote {out}: validation WER {m['val_wer']:.2%}, CER {m['val_cer']:.2%}")

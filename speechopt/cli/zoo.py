@@ -1,0 +1,47 @@
+"""`speechopt zoo ...`: the bundled models and evaluation set."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from speechopt.cli import app, command
+
+zoo_app = typer.Typer(help="The bundled models and evaluation set.", no_args_is_help=True)
+app.add_typer(zoo_app, name="zoo")
+
+
+@command(zoo_app, "list")
+def zoo_list(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """List the bundled models and datasets."""
+    from speechopt.zoo import list_zoo
+
+    entries = list_zoo()
+    if as_json:
+        typer.echo(json.dumps(entries, indent=2))
+        return
+    width = max((len(e["name"]) for e in entries), default=0)
+    for e in entries:
+        if e["kind"] == "model":
+            wer = e["metrics"].get("eval_wer")
+            figure = f"eval WER {wer:.2%}" if wer is not None else ""
+            typer.echo(f"zoo:{e['name']:<{width}} {e['task']} {e['architecture']:<10} {e['size_bytes'] / 1e6:5.1f} MB  {figure}")
+        else:
+            typer.echo(f"zoo:{e['name']:<{width}} dataset {e['utterances']} utterances, {e['hours']:.2f} h  {e['path']}")
+
+
+@command(zoo_app, "add")
+def zoo_add(
+    artifact: str = typer.Argument(..., help="Artifact folder to bundle."),
+    name: str = typer.Option(..., help="Zoo name (zoo:NAME)."),
+    data: str = typer.Option("zoo:eval", help="Manifest to measure WER/CER on (recorded in the manifest)."),
+    overwrite: bool = typer.Option(False),
+) -> None:
+    """Copy an artifact into the bundled zoo (for maintainers), recording its evaluation WER."""
+    from speechopt.zoo import add_to_zoo
+
+    r = add_to_zoo(artifact, name, data, overwrite=overwrite)
+    figures = "  ".join(f"{k} {v:.2%}" if isinstance(v, float) else f"{k} {v}"
+                        for k, v in r.items() if k not in ("name", "path"))
+    typer.echo(f"zoo:{r['name']}: {figures}  ({r['path']})")
