@@ -16,15 +16,11 @@ import platform
 import sys
 import tempfile
 
+from speechopt.errors import first_line
+
 GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 TENSORRT_INSTALL = ("pip install 'speechopt[tensorrt]' --extra-index-url https://pypi.nvidia.com "
                     "on a machine with an NVIDIA GPU and driver")
-
-
-def _one_line(exc: BaseException) -> str:
-    """`Type: first line of the message`, so reasons fit the one-line error convention."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def _dist_version(name: str) -> str | None:
@@ -42,7 +38,7 @@ def probe_torch() -> dict:
     try:
         import torch
     except Exception as exc:  # noqa: BLE001 - a probe reports, it does not fail
-        info["reason"] = _one_line(exc)
+        info["reason"] = first_line(exc)
         return info
     info["version"] = torch.__version__
     info["cuda_build"] = torch.version.cuda
@@ -60,7 +56,7 @@ def probe_torch() -> dict:
         else:
             info["reason"] = f"torch is built for CUDA {torch.version.cuda} but sees no CUDA device (no GPU or driver)"
     except Exception as exc:  # noqa: BLE001
-        info["reason"] = _one_line(exc)
+        info["reason"] = first_line(exc)
     return info
 
 
@@ -123,7 +119,7 @@ def probe_provider(ort, provider: str, model: bytes) -> dict:
             session = ort.InferenceSession(model, sess_options=options, providers=providers)
             used = session.get_providers()
         except Exception as exc:  # noqa: BLE001
-            used, result["reason"] = [], _one_line(exc)
+            used, result["reason"] = [], first_line(exc)
     if used and used[0] == provider:
         result["loads"] = True
     elif result["reason"] is None:
@@ -142,7 +138,7 @@ def probe_onnxruntime() -> dict:
     try:
         import onnxruntime as ort
     except Exception as exc:  # noqa: BLE001
-        info["reason"] = _one_line(exc)
+        info["reason"] = first_line(exc)
         return info
     info["version"] = ort.__version__
     info["compiled_providers"] = list(ort.get_available_providers())
@@ -159,7 +155,7 @@ def probe_onnxruntime() -> dict:
         try:
             model = model or _identity_model_bytes()
         except Exception as exc:  # noqa: BLE001 - onnx missing: we cannot make the probe model
-            info["providers"][provider] = {"compiled": True, "loads": None, "reason": f"not probed ({_one_line(exc)})"}
+            info["providers"][provider] = {"compiled": True, "loads": None, "reason": f"not probed ({first_line(exc)})"}
             continue
         info["providers"][provider] = {"compiled": True, **probe_provider(ort, provider, model)}
     if len(info["packages"]) > 1:
@@ -173,7 +169,7 @@ def _import_failure(name: str, exc: BaseException) -> str:
     if isinstance(exc, ModuleNotFoundError) and exc.name == name:
         return f"the {name} package is not installed"
     # The bindings raise ImportError/OSError for a missing libnvinfer; torch_tensorrt a plain Exception.
-    return f"{name} is installed but does not import ({_one_line(exc)})"
+    return f"{name} is installed but does not import ({first_line(exc)})"
 
 
 def probe_tensorrt() -> dict:
@@ -238,7 +234,7 @@ def tensorrt_status() -> tuple[bool, str]:
     try:
         import torch
     except Exception as exc:  # noqa: BLE001
-        return False, f"torch does not import ({_one_line(exc)})"
+        return False, f"torch does not import ({first_line(exc)})"
     if torch.version.cuda is None:
         return False, f"torch {torch.__version__} is a CPU-only build; TensorRT needs a CUDA build of torch"
     if not torch.cuda.is_available():
@@ -249,7 +245,7 @@ def tensorrt_status() -> tuple[bool, str]:
             raise RuntimeError("createInferBuilder returned null")
         del builder
     except Exception as exc:  # noqa: BLE001 - TypeError 'factory function returned nullptr' without a GPU
-        return False, f"TensorRT {trt.__version__} cannot create a builder ({_one_line(exc)})"
+        return False, f"TensorRT {trt.__version__} cannot create a builder ({first_line(exc)})"
     return True, f"TensorRT {trt.__version__} on {torch.cuda.get_device_name(0)}"
 
 

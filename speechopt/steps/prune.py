@@ -36,8 +36,6 @@ def _check(settings: PruneSettings, artifact: Artifact) -> None:
     if artifact.format != "pytorch":
         raise SpeechoptError(f"{artifact.path}: pruning works on pytorch artifacts (this one is {artifact.format}); "
                              "prune first, then export")
-    if artifact.task != "asr":
-        raise SpeechoptError(f"{artifact.path}: pruning supports asr models (this one is {artifact.task})")
 
 
 def _keep(count: int, amount: float) -> int:
@@ -153,6 +151,74 @@ def _copy_bn(old, new, index) -> None:
         getattr(new, name).data.copy_(getattr(old, name).data[index])
 
 
+def _prune_crnn(model, config: dict, amount: float, new_model):
+    import torch
+
+    c_keep = _keep(config["conv_channels"], amount)
+    p_keep = _keep(config["proj"], amount)
+    h_keep = _keep(config["hidden"], amount)
+    new_config = {**config, "conv_channels": c_keep, "proj": p_keep, "hidden": h_keep}
+    new = new_model(new_config)
+    conv1, bn1, conv2, bn2 = model.conv[0], model.conv[1], model.conv[3], model.conv[4]
+    # channel importance: filter norm scaled by the BatchNorm gain that follows it
+    s1 = conv1.weight.flatten(1).norm(dim=1) * bn1.weight.abs()
+    s2 = conv2.weight.flatten(1).norm(dim=1) * bn2.weight.abs()
+    k1, k2 = _top(s1, c_keep), _top(s2, c_keep)
+    new.conv[0].weight.copy_(conv1.weight[k1]); new.conv[0].bias.copy_(conv1.bias[k1])
+    _copy_bn(bn1, new.conv[1], k1)
+    new.conv[3].weight.copy_(conv2.weight[k2][:, k1]); new.conv[3].bias.copy_(conv2.bias[k2])
+    _copy_bn(bn2, new.conv[4], k2)
+    # proj reads (channel, freq) flattened channel-major
+    lin = model.proj[0]
+    freq = lin.in_features // config["conv_channels"]
+    in_cols = (k2[:, None] * freq + torch.arange(freq)[None, :]).flatten()
+    # a projection unit matters by what feeds it and by what the LSTM reads from it (both directions)
+    reads = model.rnn.weight_ih_l0.square().sum(dim=0) + model.rnn.weight_ih_l0_reverse.square().sum(dim=0)
+    kp = _top(lin.weight.norm(dim=1) * reads.sqrt(), p_keep)
+    new.proj[0].weight.copy_(lin.weight[kp][:, in_cols]); new.proj[0].bias.copy_(lin.bias[kp])
+    gates, keep_units = _rnn_keep(model.rnn, h_keep)
+    _slice_rnn(model.rnn, new.rnn, kp, keep_units, gates)
+    cols = _head_columns(keep_units[-1], config["hidden"])
+    new.head.weight.copy_(model.head.weight[:, cols]); new.head.bias.copy_(model.head.bias)
+    return new, new_config
+
+
+def _prune_lstm(model, config: dict, amount: float, new_model):
+    import torch
+
+    h_keep = _keep(config["hidden"], amount)
+    new_config = {**config, "hidden": h_keep}
+    new = new_model(new_config)
+    gates, keep_units = _rnn_keep(model.rnn, h_keep)
+    _slice_rnn(model.rnn, new.rnn, torch.arange(model.rnn.input_size), keep_units, gates)
+    cols = _head_columns(keep_units[-1], config["hidden"])
+    new.head.weight.copy_(model.head.weight[:, cols]); new.head.bias.copy_(model.head.bias)
+    return new, new_config
+
+
+def _prune_cnn(model, config: dict, amount: float, new_model):
+    # Residual connections tie every block to one channel set: rank channels over all layers.
+    c_keep = _keep(config["channels"], amount)
+    new_config = {**config, "channels": c_keep}
+    new = new_model(new_config)
+    score = model.stem[0].weight.flatten(1).norm(dim=1) * model.stem[1].weight.abs()
+    for block in model.blocks:
+        score = score + block[0].weight.flatten(1).norm(dim=1) * block[1].weight.abs()
+    k = _top(score, c_keep)
+    new.stem[0].weight.copy_(model.stem[0].weight[k]); new.stem[0].bias.copy_(model.stem[0].bias[k])
+    _copy_bn(model.stem[1], new.stem[1], k)
+    for old_b, new_b in zip(model.blocks, new.blocks):
+        new_b[0].weight.copy_(old_b[0].weight[k][:, k]); new_b[0].bias.copy_(old_b[0].bias[k])
+        _copy_bn(old_b[1], new_b[1], k)
+    new.head.weight.copy_(model.head.weight[:, k]); new.head.bias.copy_(model.head.bias)
+    return new, new_config
+
+
+# How each architecture loses channels and units: what is ranked and which layers shrink together.
+# A new family adds its function here; one without an entry is refused with a clear line.
+STRUCTURED = {"crnn-ctc": _prune_crnn, "lstm-ctc": _prune_lstm, "cnn-ctc": _prune_cnn}
+
+
 def structured_prune(model, arch: str, config: dict, amount: float):
     """A smaller model of the same architecture with the weakest channels/units removed; returns (model, config)."""
     import torch
@@ -161,59 +227,11 @@ def structured_prune(model, arch: str, config: dict, amount: float):
 
     if amount == 0.0:
         return model, dict(config)
+    if arch not in STRUCTURED:
+        raise SpeechoptError(f"structured pruning does not know architecture {arch!r} "
+                             f"(known: {', '.join(STRUCTURED)})")
     with torch.no_grad():
-        if arch == "crnn-ctc":
-            c_keep = _keep(config["conv_channels"], amount)
-            p_keep = _keep(config["proj"], amount)
-            h_keep = _keep(config["hidden"], amount)
-            new_config = {**config, "conv_channels": c_keep, "proj": p_keep, "hidden": h_keep}
-            new = build_model(arch, new_config)
-            conv1, bn1, conv2, bn2 = model.conv[0], model.conv[1], model.conv[3], model.conv[4]
-            # channel importance: filter norm scaled by the BatchNorm gain that follows it
-            s1 = conv1.weight.flatten(1).norm(dim=1) * bn1.weight.abs()
-            s2 = conv2.weight.flatten(1).norm(dim=1) * bn2.weight.abs()
-            k1, k2 = _top(s1, c_keep), _top(s2, c_keep)
-            new.conv[0].weight.copy_(conv1.weight[k1]); new.conv[0].bias.copy_(conv1.bias[k1])
-            _copy_bn(bn1, new.conv[1], k1)
-            new.conv[3].weight.copy_(conv2.weight[k2][:, k1]); new.conv[3].bias.copy_(conv2.bias[k2])
-            _copy_bn(bn2, new.conv[4], k2)
-            # proj reads (channel, freq) flattened channel-major
-            lin = model.proj[0]
-            freq = lin.in_features // config["conv_channels"]
-            in_cols = (k2[:, None] * freq + torch.arange(freq)[None, :]).flatten()
-            # a projection unit matters by what feeds it and by what the LSTM reads from it (both directions)
-            reads = model.rnn.weight_ih_l0.square().sum(dim=0) + model.rnn.weight_ih_l0_reverse.square().sum(dim=0)
-            kp = _top(lin.weight.norm(dim=1) * reads.sqrt(), p_keep)
-            new.proj[0].weight.copy_(lin.weight[kp][:, in_cols]); new.proj[0].bias.copy_(lin.bias[kp])
-            gates, keep_units = _rnn_keep(model.rnn, h_keep)
-            _slice_rnn(model.rnn, new.rnn, kp, keep_units, gates)
-            cols = _head_columns(keep_units[-1], config["hidden"])
-            new.head.weight.copy_(model.head.weight[:, cols]); new.head.bias.copy_(model.head.bias)
-        elif arch == "lstm-ctc":
-            h_keep = _keep(config["hidden"], amount)
-            new_config = {**config, "hidden": h_keep}
-            new = build_model(arch, new_config)
-            gates, keep_units = _rnn_keep(model.rnn, h_keep)
-            _slice_rnn(model.rnn, new.rnn, torch.arange(model.rnn.input_size), keep_units, gates)
-            cols = _head_columns(keep_units[-1], config["hidden"])
-            new.head.weight.copy_(model.head.weight[:, cols]); new.head.bias.copy_(model.head.bias)
-        elif arch == "cnn-ctc":
-            # Residual connections tie every block to one channel set: rank channels over all layers.
-            c_keep = _keep(config["channels"], amount)
-            new_config = {**config, "channels": c_keep}
-            new = build_model(arch, new_config)
-            score = model.stem[0].weight.flatten(1).norm(dim=1) * model.stem[1].weight.abs()
-            for block in model.blocks:
-                score = score + block[0].weight.flatten(1).norm(dim=1) * block[1].weight.abs()
-            k = _top(score, c_keep)
-            new.stem[0].weight.copy_(model.stem[0].weight[k]); new.stem[0].bias.copy_(model.stem[0].bias[k])
-            _copy_bn(model.stem[1], new.stem[1], k)
-            for old_b, new_b in zip(model.blocks, new.blocks):
-                new_b[0].weight.copy_(old_b[0].weight[k][:, k]); new_b[0].bias.copy_(old_b[0].bias[k])
-                _copy_bn(old_b[1], new_b[1], k)
-            new.head.weight.copy_(model.head.weight[:, k]); new.head.bias.copy_(model.head.bias)
-        else:
-            raise SpeechoptError(f"structured pruning does not know architecture {arch!r}")
+        new, new_config = STRUCTURED[arch](model, config, amount, lambda c: build_model(arch, c))
     return new.eval(), new_config
 
 
