@@ -135,7 +135,7 @@ class Task:
         """Compare an exported candidate with its source on real data; raise SpeechoptError on disagreement."""
         raise NotImplementedError
 
-    def agreement(self, parent: list, child: list) -> dict:
+    def agreement(self, artifact, parent: list, child: list) -> dict:
         """How closely a quantized model's outputs follow its parent's (recorded in the manifest)."""
         raise NotImplementedError
 
@@ -147,6 +147,10 @@ class Task:
     def columns(self, compact: bool = False) -> list[tuple[str, object]]:
         """Report columns: (header, row -> cell text); `compact` for an 80-column terminal."""
         raise NotImplementedError
+
+    def describe_quality(self) -> str:
+        """What the quality columns of a report mean, for its title."""
+        return "quality drift against the reference"
 
     def plot_axis(self) -> tuple[str, object] | None:
         """(label, row -> value) for the quality axis of the report's speed/quality plot."""
