@@ -18,7 +18,6 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
 
 
 def load_inputs(data: str, frontend_config, n: int):

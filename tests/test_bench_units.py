@@ -1,6 +1,5 @@
 """Pure logic of the bench: timing loop, length buckets, budgets, report rendering."""
 
-import json
 
 import pytest
 

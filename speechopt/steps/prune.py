@@ -13,7 +13,6 @@ choosing its own strongest units. Units are ranked by the L2 norm of their weigh
 
 from __future__ import annotations
 
-import io
 import zlib
 from dataclasses import asdict, dataclass
 

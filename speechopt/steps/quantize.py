@@ -19,7 +19,6 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from speechopt.artifact import Artifact, load_artifact, write_artifact
 from speechopt.errors import SpeechoptError
