@@ -199,7 +199,7 @@ def run_recipe(recipe: Recipe, out: str | Path, log=print) -> dict:
                                  min_seconds=float(b.get("min_seconds", 3.0)), min_iters=int(b.get("min_iters", 100)),
                                  max_utterances=b.get("max_utterances"))
         reference = str(paths[b.get("reference", "model")])
-        result["report"] = bench([str(paths[n]) for n in names], reference, settings, budgets=recipe.budgets, log=log)
-        for r in result["report"]["results"]:  # name rows by recipe id, not by folder
-            r["name"] = next((n for n, p in paths.items() if Path(r["artifact"]) == Path(p)), r["name"])
+        # rows and breach lines are named by recipe id, not by folder
+        result["report"] = bench([str(paths[n]) for n in names], reference, settings, budgets=recipe.budgets, log=log,
+                                 labels={str(p): n for n, p in paths.items()})
     return result

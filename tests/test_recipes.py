@@ -58,7 +58,9 @@ bench:
 """)
     r = CliRunner().invoke(app, ["run", str(recipe), "-o", str(tmp_path / "out")])
     assert r.exit_code == 3, r.output  # nothing is 1000x faster: the budget breaks, once per variant
-    assert len([x for x in r.stderr.splitlines() if x.startswith("budget broken:")]) == 3
+    broken = [x for x in r.stderr.splitlines() if x.startswith("budget broken:")]
+    assert len(broken) == 3
+    assert {x.split(":")[1].split(" on ")[0].strip() for x in broken} == {"onnx", "int8", "slim"}  # recipe ids
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert [row["name"] for row in report["rows"]] == ["model", "onnx", "int8", "slim"]
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {"onnx", "int8", "slim", "report.md", "report.html"}

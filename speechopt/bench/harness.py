@@ -96,11 +96,13 @@ def artifact_sizes(artifact) -> dict:
     return {"size_mb": artifact.size_bytes() / 1e6, "compressed_mb": artifact.compressed_bytes() / 1e6}
 
 
-def bench(artifacts: list[str], reference: str, settings: BenchSettings, budgets=None, log=print) -> dict:
+def bench(artifacts: list[str], reference: str, settings: BenchSettings, budgets=None, log=print,
+          labels: dict | None = None) -> dict:
     """Measure every artifact on every backend, and the reference on cpu; returns the report dict.
 
     `budgets` (speechopt.bench.budgets.Budgets) are checked against the task's metrics before anything
-    is measured; the report's `breaches` lists what broke them (None without budgets).
+    is measured; the report's `breaches` lists what broke them (None without budgets). `labels` maps an
+    artifact path to the name its rows (and breach lines) carry, e.g. a recipe's step ids.
     """
     from speechopt.artifact import load_artifact
     from speechopt.bench.budgets import check_budgets
@@ -147,6 +149,9 @@ def bench(artifacts: list[str], reference: str, settings: BenchSettings, budgets
                 t["speedup"] = t["utt_per_s"] / ref_t["utt_per_s"] if ref_t else None
         for r in results:  # the outputs lived in the temporary folder
             r.pop("outputs_file", None)
+    named = {Path(p).resolve(): label for p, label in (labels or {}).items()}
+    for r in results:
+        r["name"] = named.get(Path(r["artifact"]).resolve(), r["name"])
     machine = machine_description(settings.threads)
     report = {
         "task": task.name,
