@@ -1,0 +1,1 @@
+"""TTS acoustic models (Tacotron 2 and friends)."""

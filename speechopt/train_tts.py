@@ -1,0 +1,433 @@
+"""Training of the attention TTS acoustic models (Tacotron 2), time-budgeted, seeded and resumable.
+
+    python -m speechopt.train_tts --arch tacotron2 --data DIR --val-data DIR --out RUN_DIR --time-budget MIN
+                                  [--resume] [--config JSON] [--batch-size 32] [--lr 1e-3] ...
+
+- Data: TTS corpus manifests (`speechopt.data.tts_corpus`). Log-mels (`speechopt.audio.mel.MelConfig`) and
+  token ids (`speechopt.tts_text.TtsTokenizer`) are computed once and kept in memory.
+- Loss: L1 on the mel before and after the postnet (real frames only) + stop-gate BCE (positive from a
+  sentence's last decoder step on, padding steps included, positives weighted by `gate_pos_weight`) +
+  `guided_weight` x guided-attention loss.
+- Guided attention (Tachibana et al. 2017, "DCTTS"): the attention mass of each decoder step t is penalised
+  by W[t, n] = 1 - exp(-((n - c_t)/N)^2 / (2 g^2)), g = `guided_sigma`, averaged over real steps as the
+  per-step share of mass off the prior. The prior's centre c_t comes from espeak-ng's word events (the
+  corpus's `words`: each word's first character starts at its event's time; positions in between are
+  interpolated linearly in time, the EOS token sits at the end), so the prior follows pauses at commas;
+  an utterance without word timings gets the straight diagonal c_t = (t + 0.5)/S * N.
+- Schedule: warm-up then cosine decay over the time budget (`speechopt.train.lr_factor`), measured in
+  training-step time (validation time does not count); Adam, gradient clipping.
+- Validation at the end of every epoch and every `val_every_min` minutes: teacher-forced mel L1 (after
+  the postnet) on the whole validation set, and free-running inference on `val_infer` validation sentences
+  (prenet dropout from a fixed seed): share whose stop gate fired before the cap, share with monotonic
+  attention, mean diagonality, generated/true length ratio (`speechopt.models.tts.alignment`).
+- State (model + optimizer, `torch.save`, read back with `torch.load(weights_only=True)`) and progress
+  (JSON) are written under RUN_DIR/train-state at every validation; `--resume` continues from there.
+  The best model so far (most sentences fired-and-monotonic, then lowest validation L1) is written as
+  RUN_DIR/model.safetensors + RUN_DIR/config.json (architecture, text front end, mel settings, inference
+  settings, training summary) at each improvement, so an interrupted run still leaves a usable model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from speechopt.audio.mel import MelConfig
+from speechopt.errors import SpeechoptError
+
+ARCHS = ("tacotron2",)
+
+
+@dataclass
+class TtsTrainSettings:
+    arch: str = "tacotron2"
+    config: dict = field(default_factory=dict)
+    mel: dict = field(default_factory=dict)
+    lr: float = 1e-3
+    weight_decay: float = 1e-6
+    batch_size: int = 32
+    epochs: int | None = None
+    max_steps: int | None = None
+    time_budget_min: float | None = None
+    val_every_min: float = 10.0
+    val_infer: int = 32
+    warmup: float = 0.03
+    grad_clip: float = 1.0
+    gate_pos_weight: float = 5.0
+    guided_weight: float = 1.0
+    guided_sigma: float = 0.15
+    guided_prior: str = "words"  # words | diagonal
+    gate_threshold: float = 0.5
+    seed: int = 0
+    threads: int | None = 1
+    max_utterances: int | None = None
+
+
+def build_tts_model(arch: str, config: dict):
+    if arch == "tacotron2":
+        from speechopt.models.tts.tacotron2 import Tacotron2
+
+        return Tacotron2(**config)
+    raise SpeechoptError(f"unknown TTS architecture {arch!r} ({', '.join(ARCHS)})")
+
+
+def full_config(arch: str, config: dict) -> dict:
+    """The constructor defaults overlaid with `config`: the complete config that rebuilds the model."""
+    import inspect
+
+    if arch == "tacotron2":
+        from speechopt.models.tts.tacotron2 import Tacotron2 as cls
+    else:
+        raise SpeechoptError(f"unknown TTS architecture {arch!r} ({', '.join(ARCHS)})")
+    sig = inspect.signature(cls.__init__)
+    out = {k: p.default for k, p in sig.parameters.items() if k != "self"}
+    out.update(config)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+
+def word_prior_centers(text: str, words, duration_ms: float, num_steps: int, step_ms: float, num_tokens: int):
+    """Expected token position for each decoder step from espeak word timings (see module docstring)."""
+    times, chars = [0.0], [0.0]
+    for char_start, _length, start_ms in words:
+        if start_ms > times[-1] and char_start > chars[-1]:
+            times.append(float(start_ms))
+            chars.append(float(char_start))
+    times.append(max(float(duration_ms), times[-1] + 1.0))
+    chars.append(float(num_tokens - 1))  # the EOS token at the end of the audio
+    t = (np.arange(num_steps) + 0.5) * step_ms
+    return np.interp(t, times, chars).astype(np.float32)
+
+
+class TtsDataset:
+    """Token ids, log-mels and guided-attention centres of a TTS manifest, computed once."""
+
+    def __init__(self, manifest, mel_config: MelConfig, tokenizer, reduction: int, prior: str = "words",
+                 max_utterances: int | None = None, log=print, label="train"):
+        import torch
+
+        from speechopt.audio.io import load_audio
+        from speechopt.audio.mel import MelExtractor
+        from speechopt.data.tts_corpus import read_tts_manifest
+        from speechopt.models.tts.layers import diagonal_centers
+        from speechopt.tts_text import normalize_tts_text
+
+        rows = read_tts_manifest(manifest)[:max_utterances]
+        extractor = MelExtractor(mel_config)
+        self.texts, self.tokens, self.mels, self.centers = [], [], [], []
+        step_ms = 1000.0 * reduction * mel_config.hop_length / mel_config.sample_rate
+        t0 = time.monotonic()
+        for row in rows:
+            ids = tokenizer.encode(row["text"])
+            audio = load_audio(row["audio_filepath"], mel_config.sample_rate)
+            mel = extractor(audio)  # (T, n_mels)
+            steps = math.ceil(mel.shape[0] / reduction)
+            if prior == "words" and row.get("words") and normalize_tts_text(row["text"]) == row["text"]:
+                c = word_prior_centers(row["text"], row["words"], 1000.0 * len(audio) / mel_config.sample_rate,
+                                       steps, step_ms, len(ids))
+            else:
+                c = diagonal_centers(len(ids), steps, steps).numpy()
+            self.texts.append(row["text"])
+            self.tokens.append(torch.tensor(ids, dtype=torch.int64))
+            self.mels.append(mel.float().contiguous())
+            self.centers.append(torch.from_numpy(c))
+        self.frames = [int(m.shape[0]) for m in self.mels]
+        self.reduction = reduction
+        self.floor = float(mel_config.floor)
+        log(f"{label}: {len(rows)} utterances, {sum(self.frames) / mel_config.frames_per_second / 60:.1f} min, "
+            f"features in {time.monotonic() - t0:.0f} s")
+
+    def __len__(self) -> int:
+        return len(self.mels)
+
+    def batch(self, idx):
+        """tokens (B, N), token lengths, mels (B, S*r, M) padded with the silence floor, frame lengths,
+        gate targets (B, S), step lengths (B,), prior centres (B, S)."""
+        import torch
+
+        r = self.reduction
+        tl = torch.tensor([len(self.tokens[i]) for i in idx])
+        fl = torch.tensor([self.frames[i] for i in idx])
+        sl = (fl + r - 1) // r
+        n, s = int(tl.max()), int(sl.max())
+        m = self.mels[idx[0]].shape[1]
+        tokens = torch.zeros(len(idx), n, dtype=torch.int64)
+        mels = torch.full((len(idx), s * r, m), self.floor)
+        centers = torch.zeros(len(idx), s)
+        for j, i in enumerate(idx):
+            tokens[j, : tl[j]] = self.tokens[i]
+            mels[j, : fl[j]] = self.mels[i]
+            centers[j, : sl[j]] = self.centers[i]
+            centers[j, sl[j]:] = float(tl[j] - 1)
+        gate = (torch.arange(s)[None, :] >= (sl - 1)[:, None]).float()
+        return tokens, tl, mels, fl, gate, sl, centers
+
+
+def make_batches(lengths, batch_size: int, rng: random.Random, shuffle: bool = True) -> list[list[int]]:
+    """Length-bucketed batches of `batch_size` (jittered sort, so buckets change between epochs)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i] * (1.0 + (0.1 * rng.random() if shuffle else 0)))
+    batches = [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
+    if shuffle:
+        rng.shuffle(batches)
+    return batches
+
+
+def tts_losses(model, batch, settings: TtsTrainSettings):
+    """Returns (total loss, dict of float parts)."""
+    import torch
+    from torch.nn import functional as F
+
+    from speechopt.models.tts.layers import guided_attention_prior, lengths_to_mask
+
+    tokens, tl, mels, fl, gate_t, sl, centers = batch
+    mel, post, gate, align = model(tokens, tl, mels)
+    fmask = lengths_to_mask(fl, mels.shape[1]).unsqueeze(-1).float()
+    denom = fmask.sum() * mels.shape[2]
+    l1 = ((mel - mels).abs() * fmask).sum() / denom
+    l1_post = ((post - mels).abs() * fmask).sum() / denom
+    gate_loss = F.binary_cross_entropy_with_logits(gate, gate_t, pos_weight=torch.tensor(settings.gate_pos_weight))
+    smask = lengths_to_mask(sl, gate.shape[1]).float()
+    loss = l1 + l1_post + gate_loss
+    parts = {"l1": l1.item(), "l1_post": l1_post.item(), "gate": gate_loss.item()}
+    if settings.guided_weight > 0:
+        w = guided_attention_prior(tl, align.shape[1], align.shape[2], centers, settings.guided_sigma)
+        ga = ((align * w).sum(-1) * smask).sum() / smask.sum()
+        loss = loss + settings.guided_weight * ga
+        parts["guided"] = ga.item()
+    parts["loss"] = loss.item()
+    return loss, parts
+
+
+def validate(model, data: TtsDataset, settings: TtsTrainSettings, batch_size: int = 32) -> dict:
+    """Teacher-forced L1 on all of `data`; free-running inference on the first `settings.val_infer`."""
+    import torch
+
+    from speechopt.models.tts.alignment import alignment_health
+
+    model.eval()
+    totals, n = {}, 0
+    with torch.no_grad():
+        for idx in make_batches(data.frames, batch_size, random.Random(0), shuffle=False):
+            _, parts = tts_losses(model, data.batch(idx), settings)
+            for k, v in parts.items():
+                totals[k] = totals.get(k, 0.0) + v * len(idx)
+            n += len(idx)
+        out = {f"val_{k}": v / n for k, v in totals.items()}
+        k = min(settings.val_infer, len(data))
+        fired = mono = 0
+        diag, ratio = [], []
+        r = data.reduction
+        for idx in make_batches(data.frames[:k], 16, random.Random(0), shuffle=False):
+            tokens, tl, _, fl, _, sl, _ = data.batch(idx)
+            cap = int(sl.max() * 2 + 20)
+            res = model.infer(tokens, tl, max_steps=cap, gate_threshold=settings.gate_threshold, prenet_seed=0)
+            for j in range(len(idx)):
+                steps = int(res["steps"][j])
+                h = alignment_health(res["alignments"][j].numpy(), int(tl[j]), steps)
+                fired += bool(res["gate_fired"][j])
+                mono += h["monotonic"]
+                diag.append(h["diagonality"])
+                ratio.append(steps * r / int(fl[j]))
+        out.update({"gate_fired": fired / k, "monotonic": mono / k, "diagonality": float(np.mean(diag)),
+                    "length_ratio": float(np.median(ratio)), "val_infer": k})
+    model.train()
+    return out
+
+
+def _write_model(out: Path, model, arch: str, config: dict, tokenizer, mel_config: MelConfig,
+                 settings: TtsTrainSettings, summary: dict) -> None:
+    from safetensors.torch import save_file
+
+    from speechopt.io import atomic_write_text
+
+    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    tmp = out / ".model.safetensors.tmp"
+    save_file(state, str(tmp), metadata={"arch": arch})
+    tmp.chmod(0o644)  # safetensors writes 0600; the model is as readable as the rest of the run
+    tmp.replace(out / "model.safetensors")
+    atomic_write_text(out / "config.json", json.dumps({
+        "architecture": {"name": arch, "config": config},
+        "tokenizer": tokenizer.to_dict(),
+        "mel": mel_config.to_dict(),
+        "inference": {"gate_threshold": settings.gate_threshold, "prenet_dropout": "seeded", "prenet_seed": 0,
+                      "max_steps": "2 * reference steps + 20 in validation; callers cap by text length"},
+        "training": {**asdict(settings), **summary},
+    }, indent=1) + "\n")
+
+
+def load_tts_model(run_dir: str | Path):
+    """(model in eval mode, config dict) from a run dir's model.safetensors + config.json."""
+    from safetensors.torch import load_file
+
+    run_dir = Path(run_dir)
+    cfg = json.loads((run_dir / "config.json").read_text())
+    model = build_tts_model(cfg["architecture"]["name"], cfg["architecture"]["config"])
+    model.load_state_dict(load_file(str(run_dir / "model.safetensors")))
+    model.eval()
+    return model, cfg
+
+
+def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = False, log=print):
+    import torch
+
+    from speechopt.train import lr_factor
+    from speechopt.tts_text import TtsTokenizer
+
+    out = Path(out)
+    state_dir = out / "train-state"
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    if settings.epochs is None and settings.time_budget_min is None and settings.max_steps is None:
+        raise SpeechoptError("give --epochs, --max-steps or --time-budget")
+    if (state_dir / "progress.json").is_file() and not resume:
+        raise SpeechoptError(f"{out} holds a run already (use --resume to continue it)")
+    out.mkdir(parents=True, exist_ok=True)
+    random.seed(settings.seed)
+    np.random.seed(settings.seed)
+    torch.manual_seed(settings.seed)
+    rng = random.Random(settings.seed)
+
+    tokenizer = TtsTokenizer()
+    mel_config = MelConfig(**settings.mel)
+    config = full_config(settings.arch, {**settings.config, "vocab_size": len(tokenizer), "n_mels": mel_config.n_mels})
+    model = build_tts_model(settings.arch, config)
+    r = int(config["reduction"])
+    train_set = TtsDataset(data, mel_config, tokenizer, r, settings.guided_prior, settings.max_utterances, log)
+    val_set = TtsDataset(val_data, mel_config, tokenizer, r, settings.guided_prior, None, log, "validation")
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"{settings.arch}: {n_params:,} parameters, reduction {r}, config {json.dumps(config)}")
+    log(f"mel: {mel_config.describe()}")
+
+    optim = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    progress = {"epoch": 0, "step": 0, "elapsed": 0.0, "best": None, "history": []}
+    if resume and (state_dir / "state.pt").is_file():
+        state = torch.load(state_dir / "state.pt", weights_only=True)
+        model.load_state_dict(state["model"])
+        optim.load_state_dict(state["optim"])
+        progress = json.loads((state_dir / "progress.json").read_text())
+        rng.seed(settings.seed + progress["step"])
+        torch.manual_seed(settings.seed + progress["step"])
+        log(f"resumed at epoch {progress['epoch']}, step {progress['step']}, {progress['elapsed'] / 60:.1f} min")
+    state_dir.mkdir(parents=True, exist_ok=True)
+
+    def schedule_progress() -> float:
+        if settings.time_budget_min:
+            return progress["elapsed"] / (settings.time_budget_min * 60)
+        if settings.max_steps:
+            return progress["step"] / settings.max_steps
+        return progress["epoch"] / max(1, settings.epochs or 1)
+
+    def finished() -> bool:
+        if settings.max_steps is not None and progress["step"] >= settings.max_steps:
+            return True
+        if settings.epochs is not None and progress["epoch"] >= settings.epochs:
+            return True
+        return bool(settings.time_budget_min) and schedule_progress() >= 1.0
+
+    def checkpoint(train_parts: dict) -> None:
+        metrics = validate(model, val_set, settings)
+        entry = {"epoch": progress["epoch"], "step": progress["step"], "minutes": round(progress["elapsed"] / 60, 2),
+                 **{k: round(v, 4) for k, v in train_parts.items()},
+                 **{k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}}
+        progress["history"].append(entry)
+        score = [round(min(metrics["gate_fired"], metrics["monotonic"]), 3), -metrics["val_l1_post"]]
+        improved = progress["best"] is None or score >= progress["best"]["score"]
+        log(f"validation step {progress['step']} epoch {progress['epoch']} ({progress['elapsed'] / 60:.1f} min): "
+            f"val L1 {metrics['val_l1']:.3f} post {metrics['val_l1_post']:.3f} gate {metrics['val_gate']:.3f} "
+            f"guided {metrics.get('val_guided', 0):.3f} | free-run on {metrics['val_infer']}: gate fired "
+            f"{metrics['gate_fired']:.0%} monotonic {metrics['monotonic']:.0%} diagonality "
+            f"{metrics['diagonality']:.2f} length ratio {metrics['length_ratio']:.2f}"
+            f"{' (best so far, saved)' if improved else ''}")
+        if improved:
+            progress["best"] = {"score": score, "step": progress["step"], "metrics": entry}
+            _write_model(out, model, settings.arch, config, tokenizer, mel_config, settings,
+                         {"steps": progress["step"], "train_minutes": round(progress["elapsed"] / 60, 2),
+                          "parameters": n_params, "data": str(data), "val_data": str(val_data),
+                          "validation": entry})
+        torch.save({"model": model.state_dict(), "optim": optim.state_dict()}, state_dir / ".state.pt.tmp")
+        (state_dir / ".state.pt.tmp").replace(state_dir / "state.pt")
+        (state_dir / "progress.json").write_text(json.dumps(progress, indent=1))
+
+    model.train()
+    last_val = time.monotonic()
+    wall0 = time.monotonic()
+    while not finished():
+        sums, count, t_epoch = {}, 0, time.monotonic()
+        for idx in make_batches(train_set.frames, settings.batch_size, rng):
+            step_start = time.monotonic()
+            for g in optim.param_groups:
+                g["lr"] = settings.lr * lr_factor(min(1.0, schedule_progress()), settings.warmup)
+            loss, parts = tts_losses(model, train_set.batch(idx), settings)
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            grad = torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+            if torch.isfinite(grad):
+                optim.step()
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v
+            count += 1
+            progress["step"] += 1
+            progress["elapsed"] += time.monotonic() - step_start
+            if progress["step"] % 25 == 0:
+                log(f"step {progress['step']} epoch {progress['epoch']} ({progress['elapsed'] / 60:.1f} min, "
+                    f"{count / (time.monotonic() - t_epoch):.2f} steps/s): "
+                    + " ".join(f"{k} {v / count:.3f}" for k, v in sums.items())
+                    + f" lr {optim.param_groups[0]['lr']:.2e}")
+            if finished():
+                break
+            if time.monotonic() - last_val > settings.val_every_min * 60:
+                checkpoint({k: v / count for k, v in sums.items()})
+                last_val = time.monotonic()
+        else:
+            progress["epoch"] += 1
+        checkpoint({k: v / max(1, count) for k, v in sums.items()})
+        last_val = time.monotonic()
+    log(f"done: {progress['step']} steps, {progress['elapsed'] / 60:.1f} min of training "
+        f"({(time.monotonic() - wall0) / 60:.1f} min wall this session); best at step {progress['best']['step']}: "
+        f"{json.dumps(progress['best']['metrics'])}")
+    return out
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--arch", default="tacotron2", choices=ARCHS)
+    p.add_argument("--data", required=True, help="training corpus folder or manifest")
+    p.add_argument("--val-data", required=True, help="validation corpus folder or manifest")
+    p.add_argument("--out", required=True, help="run folder: model.safetensors, config.json, train-state/")
+    p.add_argument("--config", default="{}", help="model config overrides, JSON")
+    p.add_argument("--mel", default="{}", help="MelConfig overrides, JSON")
+    p.add_argument("--time-budget", type=float, dest="time_budget_min", help="minutes of training steps")
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--resume", action="store_true")
+    for name in ("lr", "weight_decay", "warmup", "grad_clip", "gate_pos_weight", "guided_weight", "guided_sigma",
+                 "gate_threshold", "val_every_min"):
+        p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(TtsTrainSettings, name))
+    for name in ("batch_size", "val_infer", "seed", "threads", "max_utterances"):
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(TtsTrainSettings, name))
+    p.add_argument("--guided-prior", default="words", choices=("words", "diagonal"))
+    a = vars(p.parse_args(argv))
+    data, val_data, out, resume = a.pop("data"), a.pop("val_data"), a.pop("out"), a.pop("resume")
+    a["config"] = json.loads(a["config"])
+    a["mel"] = json.loads(a["mel"])
+    settings = TtsTrainSettings(**a)
+
+    def log(msg: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+    try:
+        train_tts(settings, data, val_data, out, resume=resume, log=log)
+    except SpeechoptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
