@@ -39,7 +39,7 @@ def evaluate_artifact(artifact_path, manifest_path, batch_size: int = 1, threads
         runner = driver.describe()
     result = task.score(outputs, data, artifact=artifact, **score_options)
     result.pop("hypotheses", None)
-    return {"artifact": str(artifact.path), "format": artifact.format, "data": str(manifest_path),
+    return {"artifact": str(artifact.path), "task": artifact.task, "format": artifact.format, "data": str(manifest_path),
             "batch_size": batch_size, "runner": runner, **result}
 
 

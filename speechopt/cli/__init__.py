@@ -131,7 +131,7 @@ def command(group: typer.Typer, name: str | None = None):
 
 
 # The command modules register themselves on `app` when imported; the order sets `--help`'s listing.
-from speechopt.cli import data, train, asr, steps, bench, zoo, gpu, hf  # noqa: E402,F401,I001
+from speechopt.cli import data, train, asr, tts, steps, bench, zoo, gpu, hf  # noqa: E402,F401,I001
 
 
 def main() -> None:

@@ -27,20 +27,20 @@ def eval_cmd(
     beam: int = typer.Option(16, min=1, help="lexicon: beam width."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write results as JSON here."),
 ) -> None:
-    """Transcribe a manifest and print WER and CER.
+    """Score an artifact on a manifest: WER/CER (ASR), round-trip WER and alignment (TTS).
 
     Works on pytorch, torchscript, exported-program, onnx and tensorrt artifacts through the same runners
-    as `bench`. Both figures are computed after the text normalization printed with them.
+    as `bench`. WER and CER are computed after the text normalization printed with them. A TTS artifact
+    synthesizes the manifest's texts, vocodes them with Griffin-Lim and transcribes them with zoo:crnn-ctc.
     """
     from speechopt.evaluate import evaluate_artifact
     from speechopt.zoo import resolve
 
+    from speechopt.tasks import get_task
+
     result = evaluate_artifact(resolve(artifact), resolve(data), batch_size=batch_size, threads=threads,
                                device=device, max_items=max_utterances, decoder=decoder, lexicon=lexicon, beam=beam)
-    how = "greedy" if decoder == "greedy" else f"lexicon of {result['lexicon_words']} words, beam {beam}"
-    typer.echo(f"{result['artifact']} ({result['format']}): WER {result['wer']:.2%}  CER {result['cer']:.2%}  "
-               f"[{how}]  ({result['utterances']} utterances, {result['ref_words']} words; normalization: "
-               f"{result['normalization']})")
+    typer.echo(f"{result['artifact']} ({result['format']}): {get_task(result['task']).describe_score(result)}")
     write_json(json_out, result)
 
 

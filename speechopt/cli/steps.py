@@ -40,7 +40,12 @@ def export_cmd(
     v = art.manifest.get("validation", {})
     how = art.manifest.get("export", {}).get("exporter", art.format)
     typer.echo(f"wrote {out} ({art.format} via {how}): max |diff| {v.get('max_abs_diff', float('nan')):.2e} "
-               f"on {v.get('utterances', '?')} utterances, transcripts identical: {v.get('transcripts_equal', '?')}")
+               f"on {v.get('utterances', '?')} items" + (f", transcripts identical: {v['transcripts_equal']}"
+                                                        if "transcripts_equal" in v else ""))
+
+
+AGREEMENT = [("max_abs_diff", "max |diff|", ".4f"), ("identical_transcripts", "identical transcripts", ".0%"),
+             ("mcd_db", "MCD dB", ".3f"), ("same_length", "same length", ".0%")]
 
 
 @command(app, "quantize")
@@ -73,9 +78,10 @@ def quantize_cmd(
                                 fp16_ops=fp16_ops or [])
     art = quantize(resolve(artifact), out, settings, validation_data=str(resolve(validation_data)), overwrite=overwrite)
     v = art.manifest["validation"]
-    typer.echo(f"wrote {out}: {art.manifest['quantization']['method']} ({art.format}), "
-               f"{art.size_bytes() / 1e6:.2f} MB; on {v['utterances']} utterances: max |diff| {v['max_abs_diff']:.4f}, "
-               f"identical transcripts {v['identical_transcripts']:.0%}")
+    # what agreement means is the task's: ASR counts identical transcripts, TTS mel distances
+    shown = [(k, label, spec) for k, label, spec in AGREEMENT if v.get(k) is not None]
+    typer.echo(f"wrote {out}: {art.manifest['quantization']['method']} ({art.format}), {art.size_bytes() / 1e6:.2f} MB; "
+               f"on {v['utterances']} items: " + ", ".join(f"{label} {format(v[k], spec)}" for k, label, spec in shown))
 
 
 @command(app, "prune")

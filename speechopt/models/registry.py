@@ -71,6 +71,26 @@ _REGISTRY: dict[str, Architecture] = {
             "config is the model's config.json",
             strict_keys=False,
         ),
+        Architecture(
+            "tacotron2", "tts", "speechopt.models.tts.tacotron2:Tacotron2",
+            # the constructor's defaults (speechopt.models.tts.tacotron2.Tacotron2), tuples as lists (JSON)
+            {"vocab_size": 34, "n_mels": 80, "reduction": 2, "embedding_dim": 128, "encoder_conv_channels": 128,
+             "encoder_conv_layers": 3, "encoder_kernel": 5, "encoder_dim": 128, "attention_rnn_dim": 256,
+             "decoder_rnn_dim": 256, "prenet_dims": [128, 128], "prenet_dropout": 0.5, "attention_dim": 64,
+             "location_filters": 16, "location_kernel": 31, "postnet_channels": 128, "postnet_layers": 5,
+             "postnet_kernel": 5, "encoder_dropout": 0.5, "postnet_dropout": 0.5, "attention_dropout": 0.1,
+             "decoder_dropout": 0.1},
+            "Tacotron 2: conv + BiLSTM encoder, location-sensitive attention, prenet, two LSTM cells, stop gate, "
+            "postnet; three graphs (encoder, decoder_step, postnet)",
+            export="speechopt.models.tts.export:Tacotron2ExportConfig",
+        ),
+        Architecture(
+            "griffin-lim", "vocoder", "speechopt.models.tts.griffin_lim:GriffinLim",
+            {"n_iter": 32, "momentum": 0.99, "init": "zeros"},
+            "fast Griffin-Lim (Perraudin et al. 2013, momentum) from the mel's pseudo-inverse; no weights, "
+            "deterministic (fixed initial phase)",
+            export="speechopt.models.tts.griffin_lim:GriffinLimExportConfig",
+        ),
     ]
 }
 

@@ -174,9 +174,14 @@ def quantize(source, out, settings: QuantizeSettings, validation_data: str | Non
             feeds = task.calibration_feeds(artifact, calibration, graph) if calibration is not None else None
             info[graph] = _quantize_onnx(src, dst, settings, feeds)
             if not _quantized_nodes(dst):
-                raise SpeechoptError(f"nothing was quantized: {artifact.path} has no {'/'.join(info[graph]['op_types'])} "
-                                     f"nodes{'' if graph == 'model' else f' in graph {graph}'}; name the op types to "
-                                     "quantize with --op-type (e.g. Conv)")
+                # a graph without those ops (a convolution-only postnet) stays float; the artifact is still int8
+                # where it has the ops, and says which graphs it left alone
+                shutil.copyfile(src, dst)
+                info[graph] = {"skipped": f"no {'/'.join(info[graph]['op_types'])} nodes: kept in float"}
+        if all("skipped" in i for i in info.values()):
+            ops = "/".join(settings.op_types or (DEFAULT_STATIC_OPS if settings.method == "static" else DEFAULT_DYNAMIC_OPS))
+            raise SpeechoptError(f"nothing was quantized: {artifact.path} has no {ops} nodes; name the op types to "
+                                 "quantize with --op-type (e.g. Conv)")
         manifest["validation"] = task.agreement(artifact, parent_out, _outputs(task, _candidate(Path(tmp), manifest, files), checks))
         manifest["quantization"] = info["model"] if list(info) == ["model"] else {"method": settings.method, "graphs": info}
         manifest["precision"] = "fp16" if settings.method == "fp16" else "int8"

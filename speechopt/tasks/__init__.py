@@ -9,7 +9,7 @@ import importlib
 
 from speechopt.errors import SpeechoptError
 
-_TASKS: dict[str, str] = {"asr": "speechopt.tasks.asr.task:AsrTask"}
+_TASKS: dict[str, str] = {"asr": "speechopt.tasks.asr.task:AsrTask", "tts": "speechopt.tasks.tts.task:TtsTask"}
 _LOADED: dict[str, object] = {}
 
 

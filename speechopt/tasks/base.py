@@ -54,7 +54,9 @@ class Driver:
         return self
 
     def deactivate(self) -> None:
-        for runner in self.runners.values():
+        # in reverse order: a torch runner restores the thread count it found when activated, so the first
+        # one activated must be the last one restored
+        for runner in reversed(list(self.runners.values())):
             runner.deactivate()
 
     def __enter__(self) -> "Driver":
@@ -146,6 +148,10 @@ class Task:
 
     def columns(self, compact: bool = False) -> list[tuple[str, object]]:
         """Report columns: (header, row -> cell text); `compact` for an 80-column terminal."""
+        raise NotImplementedError
+
+    def describe_score(self, result: dict) -> str:
+        """One line of an evaluation's figures, for the terminal (the JSON has them all)."""
         raise NotImplementedError
 
     def describe_quality(self) -> str:

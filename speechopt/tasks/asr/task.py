@@ -183,6 +183,12 @@ class AsrTask(Task):
     def plot_axis(self):
         return "WER (%)", lambda r: r["wer"] * 100
 
+    def describe_score(self, result):
+        how = ("greedy" if result["decoder"] == "greedy"
+               else f"lexicon of {result['lexicon_words']} words, beam {result['beam']}")
+        return (f"WER {result['wer']:.2%}  CER {result['cer']:.2%}  [{how}]  ({result['utterances']} utterances, "
+                f"{result['ref_words']} words; normalization: {result['normalization']})")
+
     def describe_quality(self) -> str:
         return "drift in WER points vs reference"
 

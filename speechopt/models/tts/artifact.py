@@ -1,0 +1,93 @@
+"""TTS pytorch artifacts: a run folder of `speechopt.train_tts` (model.safetensors + config.json) -> an artifact.
+
+The manifest's task fields are what the TTS task and a vocoder read:
+- `tokenizer`: the text front end (`speechopt.tts_text.TtsTokenizer.to_dict`, with its normalization);
+- `mel`: the mel settings (`speechopt.audio.mel.MelConfig.to_dict`): a vocoder compares them with its own
+  and refuses a mismatch;
+- `inference`: the run's inference settings (gate threshold, prenet dropout), for information.
+Weights are read with safetensors only (no pickle).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from speechopt.errors import SpeechoptError
+
+TASK_FIELDS = ("tokenizer", "mel", "inference")
+
+
+def tts_fields(tokenizer, mel_config, inference: dict | None = None) -> dict:
+    fields = {"tokenizer": tokenizer.to_dict(), "mel": mel_config.to_dict()}
+    if inference:
+        fields["inference"] = inference
+    return fields
+
+
+def tts_task_fields(artifact) -> dict:
+    """The manifest fields a derived artifact keeps from its TTS parent."""
+    return {k: artifact.manifest[k] for k in TASK_FIELDS if k in artifact.manifest}
+
+
+def tokenizer_of(artifact):
+    from speechopt.tts_text import TtsTokenizer
+
+    if "tokenizer" not in artifact.manifest:
+        raise SpeechoptError(f"{artifact.path}: a tts artifact needs a `tokenizer` in its manifest")
+    return TtsTokenizer.from_dict(artifact.manifest["tokenizer"])
+
+
+def mel_config_of(artifact):
+    from speechopt.audio.mel import MelConfig
+
+    if "mel" not in artifact.manifest:
+        raise SpeechoptError(f"{artifact.path}: a tts artifact needs its `mel` settings in its manifest")
+    return MelConfig.from_dict(artifact.manifest["mel"])
+
+
+def artifact_from_run(run_dir, out, overwrite: bool = False):
+    """Write the pytorch artifact of a `speechopt.train_tts` run folder at `out`; returns the Artifact."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from speechopt.audio.mel import MelConfig
+    from speechopt.io import sha256_file
+    from speechopt.models.pytorch import save_pytorch_artifact
+    from speechopt.models.registry import get_architecture
+    from speechopt.tts_text import TtsTokenizer
+
+    run_dir = Path(run_dir)
+    cfg_path, weights = run_dir / "config.json", run_dir / "model.safetensors"
+    for p in (cfg_path, weights):
+        if not p.is_file():
+            raise SpeechoptError(f"{run_dir}: not a TTS training run folder ({p.name} is missing)")
+    try:
+        cfg = json.loads(cfg_path.read_text())
+        arch, config = cfg["architecture"]["name"], dict(cfg["architecture"]["config"])
+        tokenizer, mel = TtsTokenizer.from_dict(cfg["tokenizer"]), MelConfig.from_dict(cfg["mel"])
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise SpeechoptError(f"{cfg_path}: not a TTS run config ({type(exc).__name__}: {exc})") from None
+    a = get_architecture(arch)
+    if a.task != "tts":
+        raise SpeechoptError(f"{cfg_path}: architecture {arch} is a {a.task} model, not tts")
+    if int(config.get("vocab_size", a.defaults.get("vocab_size"))) != len(tokenizer):
+        raise SpeechoptError(f"{cfg_path}: vocab_size {config.get('vocab_size')} differs from the tokenizer's "
+                             f"{len(tokenizer)} symbols")
+    if int(config.get("n_mels", a.defaults.get("n_mels"))) != mel.n_mels:
+        raise SpeechoptError(f"{cfg_path}: n_mels {config.get('n_mels')} differs from the mel settings' {mel.n_mels}")
+    model = a.build(config)
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise SpeechoptError(f"{weights}: cannot read weights ({exc})") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise SpeechoptError(f"{weights}: weights do not match architecture {arch} "
+                             f"({str(exc).splitlines()[0]})") from None
+    model.eval()
+    summary = {k: v for k, v in (cfg.get("training") or {}).items() if not isinstance(v, (dict, list))}
+    settings = {"run_dir": str(run_dir), "weights_sha256": sha256_file(weights), "training": summary}
+    return save_pytorch_artifact(out, model, arch, config, tts_fields(tokenizer, mel, cfg.get("inference")),
+                                 step="import-tts-run", settings=settings, overwrite=overwrite)

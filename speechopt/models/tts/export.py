@@ -1,0 +1,155 @@
+"""Export config of Tacotron 2: three graphs, the loop that drives them lives in the TTS task.
+
+- `encoder`: tokens (batch, text) int64, lengths (batch,) int64 -> memory (batch, text, encoder_dim),
+  processed_memory (batch, text, attention_dim) (the attention's memory projection, computed once).
+- `decoder_step`: prev_frame (batch, n_mels), the seven states att_h, att_c (batch, attention_rnn_dim),
+  dec_h, dec_c (batch, decoder_rnn_dim), att_w, att_w_cum (batch, text), context (batch, encoder_dim),
+  then memory, processed_memory, mask (batch, text) **bool** (True on real tokens) and one prenet dropout
+  mask per prenet layer, prenet_mask_0.. (batch, size) float32 (0 or 1/(1-p); all ones = dropout off)
+  -> frames (batch, reduction * n_mels), gate (batch,) logit, and the seven new states `new_<name>` in the
+  same order. ONNX names a value once, so a state's output cannot carry its input's name.
+- `postnet`: decoder_mel (batch, frames, n_mels) -> mel (batch, frames, n_mels) = decoder_mel + residual.
+
+Exporter: legacy (TorchScript-based) only: the encoder's BiLSTM and the two LSTM cells are recurrent
+layers, which torch 2.13's dynamo exporter cannot keep dynamic (see ExportConfig.onnx_exporters). The
+legacy exporter takes a bool mask as an ONNX `tensor(bool)` input (`Not` + `Where` inside) and ONNX
+Runtime feeds it from numpy bool arrays, so the manifest records dtype `bool`.
+
+The encoder is traced without padding (every example and check has lengths == text length): the model's
+encode packs padded batches, and a traced pack bakes the example's lengths in. An exported encoder is
+therefore exact for unpadded batches, which is how the TTS task runs it (one sentence at a time).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from speechopt.errors import SpeechoptError
+from speechopt.models.export_config import ExportConfig, tensor
+
+STATE_NAMES = ("att_h", "att_c", "dec_h", "dec_c", "att_w", "att_w_cum", "context")
+EXAMPLE_SHAPES = {"encoder": (2, 7), "decoder_step": (2, 7), "postnet": (2, 13)}  # (batch, text or frames)
+CHECK_SHAPES = {"encoder": ((1, 3), (3, 11)), "decoder_step": ((1, 3), (3, 11)), "postnet": ((1, 5), (3, 23))}
+
+
+class Tacotron2ExportConfig(ExportConfig):
+    tolerance = 1e-3
+
+    def __init__(self, manifest: dict):
+        super().__init__(manifest)
+        from speechopt.models.registry import get_architecture
+
+        self.config = get_architecture("tacotron2").full_config(self.config)
+
+    # -- sizes ---------------------------------------------------------------------------------------
+    @property
+    def n_mels(self) -> int:
+        return int(self.config["n_mels"])
+
+    @property
+    def prenet_dims(self) -> list[int]:
+        return [int(d) for d in self.config["prenet_dims"]]
+
+    def state_tensors(self, prefix: str = "") -> list[dict]:
+        c = self.config
+        ha, hd, e = int(c["attention_rnn_dim"]), int(c["decoder_rnn_dim"]), int(c["encoder_dim"])
+        shapes = {"att_h": ("batch", ha), "att_c": ("batch", ha), "dec_h": ("batch", hd), "dec_c": ("batch", hd),
+                  "att_w": ("batch", "text"), "att_w_cum": ("batch", "text"), "context": ("batch", e)}
+        return [tensor(prefix + name, "float32", *shapes[name]) for name in STATE_NAMES]
+
+    def prenet_mask_names(self) -> list[str]:
+        return [f"prenet_mask_{i}" for i in range(len(self.prenet_dims))]
+
+    # -- graphs --------------------------------------------------------------------------------------
+    def graphs(self):
+        c = self.config
+        e, a, r = int(c["encoder_dim"]), int(c["attention_dim"]), int(c["reduction"])
+        memory = [tensor("memory", "float32", "batch", "text", e),
+                  tensor("processed_memory", "float32", "batch", "text", a)]
+        step_in = ([tensor("prev_frame", "float32", "batch", self.n_mels)] + self.state_tensors() + memory
+                   + [tensor("mask", "bool", "batch", "text")]
+                   + [tensor(n, "float32", "batch", d) for n, d in zip(self.prenet_mask_names(), self.prenet_dims)])
+        step_out = ([tensor("frames", "float32", "batch", r * self.n_mels), tensor("gate", "float32", "batch")]
+                    + self.state_tensors("new_"))
+        return {
+            "encoder": ([tensor("tokens", "int64", "batch", "text"), tensor("lengths", "int64", "batch")], memory),
+            "decoder_step": (step_in, step_out),
+            "postnet": ([tensor("decoder_mel", "float32", "batch", "frames", self.n_mels)],
+                        [tensor("mel", "float32", "batch", "frames", self.n_mels)]),
+        }
+
+    def modules(self, model):
+        return model.export_modules()
+
+    # -- inputs --------------------------------------------------------------------------------------
+    def _inputs(self, graph: str, batch: int, length: int, seed: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(seed)
+        c = self.config
+        if graph == "encoder":
+            # ids >= 2 (0 is padding, 1 end of sequence), no padding: see the module docstring
+            return {"tokens": rng.integers(2, int(c["vocab_size"]), (batch, length)).astype(np.int64),
+                    "lengths": np.full((batch,), length, np.int64)}
+        if graph == "postnet":
+            return {"decoder_mel": rng.standard_normal((batch, length, self.n_mels)).astype(np.float32)}
+        # decoder_step: the first sentence is full length, the others shorter (masked tail)
+        lengths = np.array([max(1, length - (length * i) // 3) for i in range(batch)])
+        mask = np.arange(length)[None, :] < lengths[:, None]
+        out = {"prev_frame": rng.standard_normal((batch, self.n_mels)).astype(np.float32)}
+        for t in self.state_tensors():
+            shape = [batch if d == "batch" else length if d == "text" else d for d in t["shape"]]
+            out[t["name"]] = (0.5 * rng.standard_normal(shape)).astype(np.float32)
+        w = rng.random((batch, length)) * mask
+        out["att_w"] = (w / w.sum(1, keepdims=True)).astype(np.float32)
+        out["att_w_cum"] = (out["att_w"] * rng.integers(1, 5, (batch, 1))).astype(np.float32)
+        out["memory"] = rng.standard_normal((batch, length, int(c["encoder_dim"]))).astype(np.float32)
+        out["processed_memory"] = rng.standard_normal((batch, length, int(c["attention_dim"]))).astype(np.float32)
+        out["mask"] = mask
+        keep = 1.0 - float(c["prenet_dropout"])
+        for name, d in zip(self.prenet_mask_names(), self.prenet_dims):
+            out[name] = ((rng.random((batch, d)) < keep) / keep).astype(np.float32)
+        return out
+
+    def example_inputs(self, graph: str) -> tuple:
+        import torch
+
+        return tuple(torch.from_numpy(v) for v in self._inputs(graph, *EXAMPLE_SHAPES[graph], seed=0).values())
+
+    def check_inputs(self, graph: str) -> list[dict[str, np.ndarray]]:
+        return [self._inputs(graph, b, n, seed=1 + i) for i, (b, n) in enumerate(CHECK_SHAPES[graph])]
+
+    @staticmethod
+    def _shape(graph, inputs) -> tuple[int, str, int]:
+        """(batch, name of the dynamic length, its value) of one graph's inputs."""
+        key, dim = {"encoder": ("tokens", "text"), "decoder_step": ("mask", "text"),
+                    "postnet": ("decoder_mel", "frames")}[graph]
+        return int(inputs[key].shape[0]), dim, int(inputs[key].shape[1])
+
+    def describe(self, graph, inputs):
+        batch, dim, n = self._shape(graph, inputs)
+        return f"{graph} batch {batch} x {dim} {n}"
+
+    def check_record(self, graph, inputs):
+        batch, dim, n = self._shape(graph, inputs)
+        return {"batch": batch, dim: n}
+
+    def compare(self, graph, inputs, ref, out):
+        """Largest |difference| over valid values: the attention weights (and their running sum) only over
+        each sentence's real tokens (`mask`); every other output in full. A shape mismatch is an error."""
+        worst = 0.0
+        mask = inputs.get("mask") if graph == "decoder_step" else None
+        for name, a in ref.items():
+            b = out[name]
+            if a.shape != b.shape:
+                raise SpeechoptError(f"output {name} of {graph} has shape {b.shape}, the source gives {a.shape}: "
+                                     "a dynamic axis was frozen")
+            if not a.size:
+                continue
+            diff = np.abs(a.astype(np.float64) - b)
+            if mask is not None and name in ("new_att_w", "new_att_w_cum"):
+                diff = diff[mask]
+            worst = max(worst, float(diff.max()) if diff.size else 0.0)
+        return worst
+
+    def onnx_exporters(self, model):
+        return ["legacy"], ("Tacotron 2 has LSTM layers (encoder BiLSTM, attention and decoder LSTMCells): torch 2.13's "
+                            "dynamo exporter cannot keep their axes dynamic")

@@ -1,0 +1,131 @@
+"""The Tacotron 2 loop over three graphs, the same on every backend (pytorch, torchscript, onnx runners).
+
+encoder once -> decoder_step until the stop gate (state fed back) -> postnet. Everything between the graph
+calls is numpy: initial states, the prenet dropout masks, the stop test and the frame bookkeeping, so
+two backends differ only by what their graphs compute.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from speechopt.errors import SpeechoptError
+from speechopt.tasks.base import Driver
+
+GRAPHS = ("encoder", "decoder_step", "postnet")
+STATE_NAMES = ("att_h", "att_c", "dec_h", "dec_c", "att_w", "att_w_cum", "context")
+
+
+@dataclass(frozen=True)
+class SynthesisSettings:
+    """How the loop runs; identical for reference and variant.
+
+    - a sentence stops after the first decoder step whose sigmoid(gate) > `gate_threshold`, or at the cap:
+      `max_steps` decoder steps if given, else ceil(`max_frames_per_token` * tokens / reduction) + 10
+      (never more than `hard_max_steps`); a capped sentence is marked gate_fired=False;
+    - prenet dropout (Tacotron 2 keeps it on at inference): `prenet_seed` an int draws the masks, per sentence,
+      from numpy's default_rng(prenet_seed) (Bernoulli(1 - p) / (1 - p), one mask per prenet layer and step);
+      None turns it off (masks of ones). The masks are inputs of the step graph, the same for every backend.
+    """
+
+    gate_threshold: float = 0.5
+    max_steps: int | None = None
+    max_frames_per_token: float = 20.0
+    hard_max_steps: int = 1000
+    prenet_seed: int | None = 0
+
+    def cap(self, tokens: int, reduction: int) -> int:
+        if self.max_steps is not None:
+            return int(self.max_steps)
+        return min(self.hard_max_steps, math.ceil(self.max_frames_per_token * tokens / reduction) + 10)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+
+
+class Tacotron2Driver(Driver):
+    """`driver({"tokens": (B, T), "lengths": (B,)})` -> {"mel" (B, F, n_mels) after the postnet, zero past each
+    sentence's end, "mel_lengths" (B,) frames, "steps" (B,) decoder steps, "gate_fired" (B,) bool,
+    "alignments" (B, S, T)}; `{"sequence": [item, ...]}` runs the items one after another (a list back).
+
+    Unpadded batches only (the exported encoder is traced without padding): the task runs one sentence at a
+    time."""
+
+    def __init__(self, artifact, device="cpu", threads=None, options=None, settings: SynthesisSettings | None = None):
+        missing = [g for g in GRAPHS if g not in artifact.graphs]
+        if missing:
+            raise SpeechoptError(f"{artifact.path}: a Tacotron 2 artifact has graphs {', '.join(GRAPHS)}; "
+                                 f"this one lacks {', '.join(missing)}")
+        super().__init__(artifact, device, threads, options)
+        self.settings = settings or SynthesisSettings()
+        step = artifact.graphs["decoder_step"]
+        self._inputs = {t["name"]: t for t in step["inputs"]}
+        self._mask_names = [n for n in self._inputs if n.startswith("prenet_mask_")]
+        frames = next(t for t in step["outputs"] if t["name"] == "frames")["shape"][-1]
+        self.n_mels = int(self._inputs["prev_frame"]["shape"][-1])
+        self.reduction = int(frames) // self.n_mels
+        config = (artifact.manifest.get("architecture") or {}).get("config") or {}
+        self.prenet_keep = 1.0 - float(config.get("prenet_dropout", 0.5))
+
+    def _zeros(self, name: str, batch: int, text: int) -> np.ndarray:
+        shape = [batch if d == "batch" else text if d == "text" else int(d) for d in self._inputs[name]["shape"]]
+        return np.zeros(shape, np.float32)
+
+    def _prenet_masks(self, rng, batch: int) -> dict:
+        out = {}
+        for name in self._mask_names:
+            size = int(self._inputs[name]["shape"][-1])
+            if rng is None:
+                out[name] = np.ones((batch, size), np.float32)
+            else:
+                out[name] = ((rng.random((batch, size)) < self.prenet_keep) / self.prenet_keep).astype(np.float32)
+        return out
+
+    def __call__(self, inputs):
+        if "sequence" in inputs:
+            return [self(item) for item in inputs["sequence"]]
+        s = self.settings
+        tokens, lengths = inputs["tokens"], inputs["lengths"]
+        batch, text = tokens.shape
+        if not np.all(lengths == text):
+            raise SpeechoptError("the Tacotron 2 driver takes unpadded sentences (one at a time)")
+        enc = self.runners["encoder"].infer({"tokens": tokens, "lengths": lengths})
+        feeds = {name: self._zeros(name, batch, text) for name in STATE_NAMES}
+        feeds.update(prev_frame=np.zeros((batch, self.n_mels), np.float32), memory=enc["memory"],
+                     processed_memory=enc["processed_memory"], mask=np.arange(text)[None, :] < lengths[:, None])
+        rng = None if s.prenet_seed is None else np.random.default_rng(s.prenet_seed)
+        finished = np.zeros(batch, bool)
+        fired = np.zeros(batch, bool)
+        steps = np.zeros(batch, np.int64)
+        frames, aligns = [], []
+        step_runner = self.runners["decoder_step"]
+        for _ in range(s.cap(text, self.reduction)):
+            feeds.update(self._prenet_masks(rng, batch))
+            out = step_runner.infer(feeds)
+            frame = out["frames"]
+            frames.append(frame)
+            aligns.append(out["new_att_w"])
+            steps += ~finished
+            stop = _sigmoid(out["gate"]) > s.gate_threshold
+            fired |= stop & ~finished
+            finished |= stop
+            for name in STATE_NAMES:
+                feeds[name] = out["new_" + name]
+            feeds["prev_frame"] = frame.reshape(batch, self.reduction, self.n_mels)[:, -1]
+            if finished.all():
+                break
+        n = len(frames)
+        mel = np.stack(frames, 1).reshape(batch, n * self.reduction, self.n_mels)
+        mel_lengths = steps * self.reduction
+        valid = (np.arange(mel.shape[1])[None, :] < mel_lengths[:, None])[..., None]
+        mel = (mel * valid).astype(np.float32)  # frames past a sentence's end must not reach its postnet window
+        post = self.runners["postnet"].infer({"decoder_mel": mel})["mel"] * valid
+        return {"mel": post.astype(np.float32), "mel_before_postnet": mel, "mel_lengths": mel_lengths,
+                "steps": steps, "gate_fired": fired, "alignments": np.stack(aligns, 1)}

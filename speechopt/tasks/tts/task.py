@@ -1,0 +1,471 @@
+"""The TTS task: sentences in, Tacotron 2's three graphs driven by one loop, mels out, scored in the mel domain.
+
+- data (`data.py`): a TTS manifest (JSONL `text`, optional `audio_filepath` of the synthesizer's own audio),
+  a text file or a list of sentences -> token ids with the artifact's front end (`tokenizer` in the
+  manifest); a sentence it cannot spell is one error naming the characters;
+- driver (`driver.py`): encoder once, decoder_step until the stop gate or the cap, postnet; the same numpy
+  loop and prenet masks for every backend, so drift measures the graphs;
+- bench drift (`accuracy`): `mcd` (dB) and `mel_l1` against the reference's mels (`metrics.py` states the
+  formulas), `roundtrip_wer` (points: the bundled ASR on the Griffin-Lim audio of both), SI-SDR of that
+  audio where it is sample-aligned (same length), the share of sentences whose gate fired, and the shares
+  of the same length and the same stop step as the reference. Vocoding and the ASR run in the harness's
+  process, after the workers (they count in neither timings nor worker memory);
+- `validate_export`: exported vs pytorch on real sentences: the gate fires at the same step (same length),
+  the first decoder step within `atol`, the whole mels within the loop tolerances (LOOP_MAX_ABS, LOOP_MEAN_ABS);
+- `score` (`speechopt eval`): alignment health, mel L1 and MCD against the synthesizer's own audio where the
+  manifest has it, and round-trip WER/CER (Griffin-Lim, then an ASR artifact, default `zoo:crnn-ctc`),
+  with the floor (the same ASR on the own audio) and the vocoder's share (the same ASR on Griffin-Lim of
+  the own audio's mel).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from speechopt.errors import SpeechoptError
+from speechopt.tasks.base import Metric, Task
+from speechopt.tasks.tts.driver import SynthesisSettings, Tacotron2Driver
+
+ACCURACY_MODE = ("one sentence at a time, prenet dropout masks from numpy default_rng(0) (identical for every "
+                 "variant), gate threshold 0.5; mel L1 and MCD against the reference's mels; round-trip WER of "
+                 "zoo:crnn-ctc on 32-iteration Griffin-Lim audio")
+DEFAULT_ASR = "zoo:crnn-ctc"
+# Whole-mel tolerances of export validation (log-mel units), beside `atol` for the first decoder step: see
+# TtsTask.validate_export for why (and what was measured).
+LOOP_MAX_ABS = 0.5
+LOOP_MEAN_ABS = 0.01
+
+
+class TtsTask(Task):
+    name = "tts"
+    metrics = {
+        "mcd": Metric("mcd", "MCD", "dB", "mel-cepstral distortion against the reference's mels (c1..c13, DTW)"),
+        "mel_l1": Metric("mel_l1", "mel L1", "log-mel", "mean absolute log-mel difference to the reference's output "
+                         "over the common length"),
+        "roundtrip_wer": Metric("roundtrip_wer", "round-trip WER", "points", "WER of the bundled ASR (zoo:crnn-ctc) on "
+                                "the Griffin-Lim audio, in percentage points of drift"),
+    }
+    accuracy_mode = ACCURACY_MODE
+
+    def __init__(self, settings: SynthesisSettings | None = None):
+        self.settings = settings or SynthesisSettings()
+
+    # -- artifacts ----------------------------------------------------------------------------------
+    def check_compatible(self, reference, artifact) -> None:
+        super().check_compatible(reference, artifact)
+        for field, what in (("tokenizer", "text front end"), ("mel", "mel settings")):
+            if artifact.manifest.get(field) != reference.manifest.get(field):
+                raise SpeechoptError(f"{artifact.path}: {what} differ from the reference's {reference.path}")
+
+    def driver(self, artifact, device="cpu", threads=None, settings: SynthesisSettings | None = None):
+        if artifact.task != "tts":
+            raise SpeechoptError(f"{artifact.path}: needs a tts artifact, this one is {artifact.task}")
+        return Tacotron2Driver(artifact, device, threads, options=lambda g: self.runner_options(artifact, g, device),
+                               settings=settings or self.settings)
+
+    # -- data ----------------------------------------------------------------------------------------
+    def load_data(self, artifact, manifest, max_items=None, progress=None):
+        from speechopt.tasks.tts.data import load_tts_data
+
+        return load_tts_data(artifact, manifest, max_items)
+
+    def check_data(self, artifact, manifest, max_items=None) -> None:
+        self.load_data(artifact, manifest, max_items)
+
+    def sample(self, data, count: int):
+        order = sorted(range(len(data)), key=lambda i: data.lengths[i])
+        step = max(1, len(order) // count)
+        return data.subset(order[::step][:count])
+
+    def calibration_feeds(self, artifact, data, graph: str, max_feeds: int = 256):
+        """Real inputs of one graph, recorded while the loop runs on `artifact` (step graphs: every k-th step)."""
+        feeds: list = []
+        with self.driver(artifact) as driver:
+            if graph not in driver.runners:
+                raise SpeechoptError(f"{artifact.path}: no graph {graph!r}")
+            runner = driver.runners[graph]
+            infer = runner.infer
+
+            def recording(inputs):
+                feeds.append({k: np.array(v) for k, v in inputs.items()})
+                return infer(inputs)
+
+            runner.infer = recording
+            try:
+                for item in data.items:
+                    driver(item)
+            finally:
+                runner.infer = infer
+        step = max(1, len(feeds) // max_feeds)
+        return feeds[::step][:max_feeds]
+
+    # -- running -------------------------------------------------------------------------------------
+    def run(self, driver, data, batch_size=1, progress=None) -> list[dict]:
+        """Per sentence: mel (frames, n_mels) after the postnet, steps, gate_fired, alignment (steps, tokens).
+        One sentence at a time whatever `batch_size` (see `TtsData.batch`). Sets `data.durations` to the
+        synthesized audio seconds ((frames - 1) * hop / rate, what Griffin-Lim gives)."""
+        from speechopt.models.tts.artifact import mel_config_of
+        from speechopt.progress import progress_bar
+
+        mel = mel_config_of(driver.artifact)
+        outputs = []
+        with progress_bar(len(data), "synthesizing" if progress is None else progress) as advance:
+            for item in data.items:
+                out = driver(item)
+                n, s = int(out["mel_lengths"][0]), int(out["steps"][0])
+                outputs.append({"mel": np.asarray(out["mel"][0, :n], np.float32), "steps": s,
+                                "gate_fired": bool(out["gate_fired"][0]),
+                                "alignment": np.asarray(out["alignments"][0, :s], np.float32),
+                                # the first decoder step's frames: computed before any output is fed back
+                                "first_step": np.asarray(out["mel_before_postnet"][0, : driver.reduction], np.float32)})
+                advance(1)
+        data.durations = [max(0, len(o["mel"]) - 1) * mel.hop_length / mel.sample_rate for o in outputs]
+        return outputs
+
+    def score(self, outputs, data, artifact=None, roundtrip: bool = True, asr: str = DEFAULT_ASR,
+              decoder: str = "greedy", lexicon=None, beam: int = 16, griffin_lim=None, threads: int | None = 1,
+              **_ignored):
+        """Alignment health; mel L1 and MCD against the own audio where present; round-trip WER/CER through
+        Griffin-Lim and `asr` (with the floor: the same ASR on the own audio), unless `roundtrip` is False.
+        `threads` (default 1) is torch's for Griffin-Lim, the own audio's mels and the ASR runner."""
+        from speechopt.models.tts.artifact import mel_config_of
+        from speechopt.tasks.tts.metrics import MCD_DESCRIPTION
+
+        mel_config = mel_config_of(artifact)
+        result = {"sentences": len(outputs), **alignment_summary(outputs, data)}
+        own = [i for i, p in enumerate(data.audio_paths) if p is not None]
+        if own:
+            result["own_audio"] = own_audio_distance(outputs, data, own, mel_config, threads)
+            result["own_audio"]["mcd_formula"] = MCD_DESCRIPTION
+        if roundtrip:
+            from speechopt.models.tts.griffin_lim import GriffinLimSettings
+
+            gl = griffin_lim or GriffinLimSettings()
+            audios = [vocode(o["mel"], mel_config, gl, threads) for o in outputs]
+            rt = roundtrip_scores(audios, mel_config.sample_rate, data.texts, asr, decoder, lexicon, beam, threads)
+            result.update(rt)
+            result["vocoder"] = {"name": "griffin-lim", **gl.to_dict()}
+            if own:
+                from speechopt.audio.io import load_audio
+
+                floor_audio = [load_audio(data.audio_paths[i], mel_config.sample_rate, allow_silent=True) for i in own]
+                floor = roundtrip_scores(floor_audio, mel_config.sample_rate, [data.texts[i] for i in own], asr,
+                                         decoder, lexicon, beam, threads)
+                result["floor"] = {k: floor[k] for k in ("wer", "cer", "utterances")}
+                result["floor"]["what"] = ("the same ASR on the manifest's audio of the same sentences (the "
+                                           "synthesizer's own audio when the manifest is its corpus)")
+                # the vocoder's share: Griffin-Lim of the true audio's mel, then the same ASR (between floor and
+                # round trip: what is left above it is the acoustic model's)
+                from speechopt.audio.mel import MelExtractor
+
+                extractor = MelExtractor(mel_config)
+                true_gl = [vocode(extractor(a).numpy(), mel_config, gl, threads) for a in floor_audio]
+                ceiling = roundtrip_scores(true_gl, mel_config.sample_rate, [data.texts[i] for i in own], asr,
+                                           decoder, lexicon, beam, threads)
+                result["vocoder_only"] = {k: ceiling[k] for k in ("wer", "cer", "utterances")}
+                result["vocoder_only"]["what"] = "the same ASR on Griffin-Lim of the manifest audio's own mel"
+        result["synthesis"] = self.settings.to_dict()
+        return result
+
+    # -- the bench -----------------------------------------------------------------------------------
+    def record(self, artifact, outputs, data, path) -> dict:
+        """Mels and alignments in `path`; steps and the gate in the JSON. Vocoding and the round-trip ASR run
+        later, in `accuracy` (the parent process), so they count in neither the timings nor the worker's peak
+        memory."""
+        arrays = {}
+        for i, o in enumerate(outputs):
+            arrays[f"mel_{i}"] = o["mel"]
+            arrays[f"alignment_{i}"] = o["alignment"]
+        np.savez_compressed(path, **arrays)
+        return {"texts": data.texts, "durations": list(data.durations), "steps": [o["steps"] for o in outputs],
+                "gate_fired": [o["gate_fired"] for o in outputs], "frames": [len(o["mel"]) for o in outputs],
+                "mel": artifact.manifest.get("mel"), "outputs_file": str(path)}
+
+    def _vocoded(self, result) -> dict:
+        """Griffin-Lim audio of a bench result's mels and the bundled ASR's transcripts of it (`DEFAULT_ASR`, 1
+        thread), once per result; {"skipped": why} for the transcripts when the ASR model is missing."""
+        from speechopt.audio.mel import MelConfig
+        from speechopt.models.tts.griffin_lim import GriffinLimSettings
+
+        import os
+
+        cache = self.__dict__.setdefault("_vocoded_cache", {})
+        path = result["outputs_file"]
+        st = os.stat(path)
+        key = (path, st.st_mtime_ns, st.st_size)  # bench folders are temporary: a name may come back
+        if key not in cache:
+            mel_config = MelConfig.from_dict(result["mel"])
+            gl = GriffinLimSettings()
+            audios = [vocode(m, mel_config, gl) for m in _load_mels(path)]
+            try:
+                hyps, info = transcribe_audio(audios, mel_config.sample_rate, DEFAULT_ASR, threads=1)
+                roundtrip = {"asr": info["asr"], "hypotheses": hyps, "vocoder": {"name": "griffin-lim", **gl.to_dict()}}
+            except SpeechoptError as exc:
+                roundtrip = {"skipped": str(exc)}
+            cache[key] = {"audio": audios, "roundtrip": roundtrip}
+        return cache[key]
+
+    def accuracy(self, result, reference):
+        from speechopt.audio.mel import MelConfig
+        from speechopt.tasks.tts.metrics import mcd, mel_l1
+
+        mel_config = MelConfig.from_dict(reference["mel"]) if reference.get("mel") else None
+        mels, ref_mels = _load_mels(result["outputs_file"]), _load_mels(reference["outputs_file"])
+        l1s, mcds = [], []
+        for a, b in zip(ref_mels, mels):
+            l1s.append(mel_l1(a, b))
+            mcds.append(mcd(a, b, mel_config)["mcd_db"])
+        valid_l1 = [x for x in l1s if x is not None]
+        valid_mcd = [x for x in mcds if x is not None]
+        n = len(mels)
+        same_len = sum(len(a) == len(b) for a, b in zip(ref_mels, mels)) / n if n else None
+        mel_l1_mean = float(np.mean(valid_l1)) if valid_l1 else None
+        mcd_mean = float(np.mean(valid_mcd)) if valid_mcd else None
+        fired = float(np.mean(result["gate_fired"])) if n else None
+        voc, ref_voc = self._vocoded(result), self._vocoded(reference)
+        rt, ref_rt = voc["roundtrip"], ref_voc["roundtrip"]
+        roundtrip_wer = roundtrip_drift = None
+        if "hypotheses" in rt and "hypotheses" in ref_rt:
+            from speechopt.tasks.asr.metrics import error_rates
+
+            roundtrip_wer = error_rates(result["texts"], rt["hypotheses"])["wer"]
+            roundtrip_drift = (roundtrip_wer - error_rates(reference["texts"], ref_rt["hypotheses"])["wer"]) * 100.0
+        sdrs = [si_sdr(a, b) for a, b in zip(ref_voc["audio"], voc["audio"]) if len(a) == len(b) and len(a)]
+        sdrs = [x for x in sdrs if x is not None]
+        return {
+            "mel_l1": mel_l1_mean, "mcd": mcd_mean, "gate_fired": fired,
+            "roundtrip_wer": roundtrip_wer, "roundtrip_skipped": rt.get("skipped"), "roundtrip_asr": rt.get("asr"),
+            # SI-SDR of the Griffin-Lim audio against the reference's, over the sample-aligned (same-length)
+            # sentences only; None when there is none (identical audio gives +inf, reported as None too)
+            "si_sdr_db": float(np.mean(sdrs)) if sdrs else None, "si_sdr_sentences": len(sdrs),
+            "reference_gate_fired": float(np.mean(reference["gate_fired"])) if n else None,
+            "same_length": same_len,
+            "same_gate_step": sum(a == b for a, b in zip(result["steps"], reference["steps"])) / n if n else None,
+            "drift": {"mcd": mcd_mean, "mel_l1": mel_l1_mean, "roundtrip_wer": roundtrip_drift},
+            "sentences": n,
+        }
+
+    def summary(self, result):
+        return {k: result.get(k) for k in ("mcd", "mel_l1", "roundtrip_wer", "si_sdr_db", "gate_fired", "same_length",
+                                             "same_gate_step", "drift", "sentences")}
+
+    def columns(self, compact=False):
+        def fmt(v, spec):
+            return "-" if v is None else format(v, spec)
+
+        cols = [("MCD dB", lambda r: fmt(r.get("mcd"), ".3f")), ("mel L1", lambda r: fmt(r.get("mel_l1"), ".4f")),
+                ("RT WER", lambda r: fmt(None if r.get("roundtrip_wer") is None else r["roundtrip_wer"] * 100, ".1f"))]
+        if not compact:
+            cols += [("gate fired", lambda r: fmt(None if r.get("gate_fired") is None else r["gate_fired"] * 100,
+                                                  ".0f") + "%"),
+                     ("same len", lambda r: fmt(None if r.get("same_length") is None else r["same_length"] * 100,
+                                                ".0f") + "%")]
+        return cols
+
+    def plot_axis(self):
+        return "MCD vs reference (dB)", lambda r: r.get("mcd") or 0.0
+
+    def describe_quality(self) -> str:
+        return "drift in MCD (dB) and mel L1 vs the reference's mels"
+
+    # -- export and quantization ---------------------------------------------------------------------
+    def validate_export(self, source, candidate, data, atol, threads=None):
+        """Exported `candidate` vs pytorch `source` on real sentences, with the same prenet masks.
+
+        Passes when, for every sentence: the gate fires at the same decoder step (so the mels have the same
+        length); the first decoder step's frames (nothing fed back yet: the graphs' own precision) differ by
+        at most `atol`; and over the whole mel the max |diff| is at most max(LOOP_MAX_ABS, atol) and the mean
+        |diff| at most max(LOOP_MEAN_ABS, atol). The loop feeds every frame back, so a 1e-6 difference of the
+        first step grows along the sentence (measured on the 50-minute Tacotron 2 of this session, ONNX vs
+        eager, 8 sentences: first step <= 1e-5, max 0.23, mean <= 0.0045 log-mel): the whole-mel bounds are
+        loose on purpose, the first-step bound is tight."""
+        from speechopt.tasks.tts.metrics import mcd
+
+        with self.driver(source, threads=threads) as ref_d, self.driver(candidate, threads=threads) as out_d:
+            ref, out = self.run(ref_d, data, progress=False), self.run(out_d, data, progress=False)
+        max_abs, mean_abs = max(LOOP_MAX_ABS, atol), max(LOOP_MEAN_ABS, atol)
+        worst, first, means, mcds = 0.0, 0.0, [], []
+        for i, (a, b) in enumerate(zip(ref, out)):
+            text = data.texts[i][:40]
+            if a["steps"] != b["steps"] or a["gate_fired"] != b["gate_fired"]:
+                raise SpeechoptError(f"validation failed: sentence {i + 1} ({text!r}) stops after "
+                                     f"{b['steps']} decoder steps (gate {'fired' if b['gate_fired'] else 'never fired'}), "
+                                     f"the source after {a['steps']} ({'fired' if a['gate_fired'] else 'cap'}); "
+                                     "no artifact written")
+            diff = np.abs(a["mel"].astype(np.float64) - b["mel"])
+            first = max(first, float(np.abs(a["first_step"].astype(np.float64) - b["first_step"]).max()))
+            worst = max(worst, float(diff.max()) if diff.size else 0.0)
+            means.append(float(diff.mean()) if diff.size else 0.0)
+            mcds.append(mcd(a["mel"], b["mel"])["mcd_db"] or 0.0)
+        where = f"on {len(data)} sentences; no artifact written"
+        if not first <= atol:
+            raise SpeechoptError(f"validation failed: the first decoder step's frames differ by {first:.3g} (atol "
+                                 f"{atol:g}) {where}")
+        if not worst <= max_abs:
+            raise SpeechoptError(f"validation failed: mels differ by up to {worst:.3g} (tolerance {max_abs:g}) {where}")
+        if not max(means, default=0.0) <= mean_abs:
+            raise SpeechoptError(f"validation failed: a mel differs by {max(means):.3g} on average (tolerance "
+                                 f"{mean_abs:g}) {where}")
+        return {"passed": True, "sentences": len(data), "utterances": len(data), "first_step_max_abs_diff": first,
+                "max_abs_diff": worst,
+                "mean_abs_diff": float(np.mean(means)) if means else 0.0, "mcd_db": float(np.mean(mcds or [0.0])),
+                "tolerance": {"first_step_max_abs": atol, "max_abs": max_abs, "mean_abs_per_sentence": mean_abs},
+                "same_gate_step": True, "gate_fired": int(sum(o["gate_fired"] for o in ref)),
+                "synthesis": self.settings.to_dict()}
+
+    def agreement(self, artifact, parent, child):
+        from speechopt.models.tts.artifact import mel_config_of
+        from speechopt.tasks.tts.metrics import mcd, mel_l1
+
+        mel_config = mel_config_of(artifact)
+        l1 = [mel_l1(a["mel"], b["mel"]) for a, b in zip(parent, child)]
+        d = [mcd(a["mel"], b["mel"], mel_config)["mcd_db"] for a, b in zip(parent, child)]
+        diffs = [float(np.abs(a["mel"] - b["mel"]).max()) for a, b in zip(parent, child)
+                 if a["mel"].shape == b["mel"].shape and a["mel"].size]
+        return {"sentences": len(parent), "utterances": len(parent),
+                "max_abs_diff": max(diffs) if len(diffs) == len(parent) and diffs else None,
+                "same_length": sum(a["mel"].shape == b["mel"].shape for a, b in zip(parent, child)) / max(1, len(parent)),
+                "mel_l1": float(np.mean([x for x in l1 if x is not None] or [0.0])),
+                "mcd_db": float(np.mean([x for x in d if x is not None] or [0.0])),
+                "same_gate_step": sum(a["steps"] == b["steps"] for a, b in zip(parent, child)) / max(1, len(parent))}
+
+    def describe_score(self, result):
+        parts = []
+        if "wer" in result:
+            extra = [f"{name} {result[key]['wer']:.2%}" for key, name in (("floor", "floor"),
+                     ("vocoder_only", "Griffin-Lim of own audio")) if key in result]
+            parts.append(f"round-trip WER {result['wer']:.2%}  CER {result['cer']:.2%}"
+                         + (f" ({', '.join(extra)})" if extra else ""))
+        parts.append(f"gate fired {result['gate_fired']:.0%}, monotonic {result['monotonic']:.0%}")
+        own = result.get("own_audio") or {}
+        if own.get("mcd_db") is not None:
+            parts.append(f"MCD vs own audio {own['mcd_db']:.2f} dB")
+        return "; ".join(parts) + f"  ({result['sentences']} sentences)"
+
+    def zoo_figures(self, evaluation):
+        figures = {k: evaluation.get(k) for k in ("gate_fired", "monotonic")}
+        if "wer" in evaluation:
+            figures.update(roundtrip_wer=evaluation["wer"], roundtrip_cer=evaluation["cer"])
+        return figures
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+def _load_arrays(path: str, prefix: str) -> list[np.ndarray]:
+    with np.load(path) as z:
+        n = sum(1 for f in z.files if f.startswith(prefix))
+        return [z[f"{prefix}{i}"] for i in range(n)]
+
+
+def _load_mels(path: str) -> list[np.ndarray]:
+    return _load_arrays(path, "mel_")
+
+
+def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float | None:
+    """SI-SDR (Le Roux et al. 2019), dB: a = <s', s>/|s|^2, 10 log10(|a s|^2 / |a s - s'|^2), no mean removal.
+    None for a silent reference or identical signals (+inf)."""
+    s, e = np.asarray(reference, np.float64), np.asarray(estimate, np.float64)
+    energy = float(s @ s)
+    if energy == 0.0:
+        return None
+    target = (float(e @ s) / energy) * s
+    noise = float(((target - e) ** 2).sum())
+    return None if noise == 0.0 else float(10.0 * np.log10(float(target @ target) / noise))
+
+
+def alignment_summary(outputs, data) -> dict:
+    """Share of sentences whose gate fired before the cap, and whose attention is monotonic
+    (`speechopt.models.tts.alignment.alignment_health`), with the sentences that failed either."""
+    from speechopt.models.tts.alignment import alignment_health
+
+    monotonic, diag, failed = [], [], []
+    for i, o in enumerate(outputs):
+        h = alignment_health(o["alignment"], data.lengths[i], o["steps"])
+        monotonic.append(h["monotonic"])
+        diag.append(h["diagonality"])
+        if not (h["monotonic"] and o["gate_fired"]):
+            failed.append({"sentence": i + 1, "text": data.texts[i], "gate_fired": o["gate_fired"],
+                           "monotonic": h["monotonic"], "steps": o["steps"]})
+    n = max(1, len(outputs))
+    return {"gate_fired": sum(o["gate_fired"] for o in outputs) / n, "monotonic": sum(monotonic) / n,
+            "diagonality": float(np.mean(diag)) if diag else None, "alignment_failures": failed[:20]}
+
+
+def own_audio_distance(outputs, data, indices, mel_config, threads: int | None = 1) -> dict:
+    """Mel L1 and MCD of the synthesized mels against the mels of the synthesizer's own audio."""
+    import torch
+
+    from speechopt.audio.io import load_audio
+    from speechopt.audio.mel import MelExtractor
+    from speechopt.tasks.tts.metrics import mcd, mel_l1
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        return _own_audio_distance(outputs, data, indices, mel_config, MelExtractor(mel_config), load_audio, mcd, mel_l1)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _own_audio_distance(outputs, data, indices, mel_config, extractor, load_audio, mcd, mel_l1) -> dict:
+    l1s, mcds, ratios = [], [], []
+    for i in indices:
+        target = extractor(load_audio(data.audio_paths[i], mel_config.sample_rate, allow_silent=True)).numpy()
+        mel = outputs[i]["mel"]
+        l1s.append(mel_l1(target, mel))
+        mcds.append(mcd(target, mel, mel_config)["mcd_db"])
+        ratios.append(len(mel) / max(1, len(target)))
+    l1s, mcds = [x for x in l1s if x is not None], [x for x in mcds if x is not None]
+    return {"sentences": len(indices), "mel_l1": float(np.mean(l1s)) if l1s else None,
+            "mcd_db": float(np.mean(mcds)) if mcds else None,
+            "length_ratio_mean": float(np.mean(ratios)),
+            "same_length": sum(abs(r - 1.0) < 1e-9 for r in ratios) / len(ratios),
+            "note": "mel L1 over the common length (lengths differ: see length_ratio_mean, synthesized/own); "
+                    "MCD DTW-aligned"}
+
+
+def vocode(mel, mel_config, settings, threads: int | None = 1) -> np.ndarray:
+    from speechopt.models.tts.griffin_lim import griffin_lim
+
+    if len(mel) < 2:
+        return np.zeros(0, np.float32)
+    return griffin_lim(mel, mel_config, settings, threads)
+
+
+def roundtrip_scores(audios, sample_rate: int, texts, asr: str, decoder="greedy", lexicon=None, beam=16,
+                     threads=None) -> dict:
+    """WER/CER of the ASR artifact `asr` on waveforms against `texts` (the ASR task's own normalization)."""
+    from speechopt.tasks.asr.metrics import error_rates
+    from speechopt.text import NORMALIZATION
+
+    hyps, info = transcribe_audio(audios, sample_rate, asr, decoder, lexicon, beam, threads)
+    rates = error_rates(list(texts), hyps)
+    return {**info, **rates, "normalization": NORMALIZATION,
+            "examples": [{"text": t, "heard": h} for t, h in list(zip(texts, hyps))[:5]]}
+
+
+def transcribe_audio(audios, sample_rate: int, asr: str, decoder="greedy", lexicon=None, beam=16, threads=None):
+    """(texts heard by the ASR artifact `asr`, decoder info with `asr`: its path) for waveforms at `sample_rate`."""
+    from speechopt.artifact import load_artifact
+    from speechopt.audio.features import Frontend
+    from speechopt.audio.io import resample
+    from speechopt.tasks import get_task
+    from speechopt.tasks.asr.data import featurize, frontend_config
+    from speechopt.zoo import resolve
+
+    asr_art = load_artifact(resolve(asr))
+    if asr_art.task != "asr":
+        raise SpeechoptError(f"{asr_art.path}: round-trip WER needs an asr artifact, this one is {asr_art.task}")
+    task = get_task("asr")
+    frontend = Frontend(frontend_config(asr_art))
+    rate = frontend.config.sample_rate
+    # a clip shorter than the ASR's window cannot be featurized: pad every clip to 0.1 s of silence at least
+    prepared = []
+    for a in audios:
+        a = resample(a, sample_rate, rate) if sample_rate != rate else a
+        prepared.append(np.pad(a, (0, max(0, rate // 10 - len(a)))).astype(np.float32))
+    data = featurize(prepared, [f"{i + 1:04d}" for i in range(len(prepared))], None, frontend)
+    with task.driver(asr_art, "cpu", threads) as d:
+        outputs = task.run(d, data, progress=False)
+    hyps, info = task.decode(asr_art, outputs, decoder, lexicon, beam)
+    return hyps, {**info, "asr": str(asr_art.path)}
