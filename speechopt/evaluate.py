@@ -33,6 +33,10 @@ def evaluate_artifact(artifact_path, manifest_path, batch_size: int = 1, threads
     if batch_size < 1:
         raise SpeechoptError(f"--batch-size must be at least 1, got {batch_size}")
     artifact, task = _open(artifact_path, device, threads)
+    if manifest_path is None:  # the task's own bundled evaluation set
+        from speechopt.zoo import resolve
+
+        manifest_path = resolve(task.default_data)
     data = task.load_data(artifact, manifest_path, max_items=max_items)
     with task.driver(artifact, device, threads) as driver:
         outputs = task.run(driver, data, batch_size=batch_size)

@@ -54,7 +54,7 @@ def resolve(ref: str | Path) -> Path:
     raise SpeechoptError(f"no bundled model or dataset named {name!r}; bundled: {known}")
 
 
-def add_to_zoo(src: str | Path, name: str, data: str | Path = "zoo:eval", overwrite: bool = False) -> dict:
+def add_to_zoo(src: str | Path, name: str, data: str | Path | None = None, overwrite: bool = False) -> dict:
     """Copy a verified artifact into the bundled zoo, recording its task's figures on `data` in the manifest.
 
     ASR records both decoders: greedy (what every drift figure uses) and lexicon-constrained beam search.
@@ -68,6 +68,7 @@ def add_to_zoo(src: str | Path, name: str, data: str | Path = "zoo:eval", overwr
 
     artifact = load_artifact(src)
     task = task_of(artifact)
+    data = data or task.default_data
     result = evaluate_artifact(artifact.path, resolve(data), batch_size=1, **task.zoo_evaluation_options)
     figures = task.zoo_figures(result)
     dst = zoo_root() / "models" / name

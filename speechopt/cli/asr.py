@@ -16,7 +16,8 @@ DEVICE_HELP = "cpu or cuda; tensorrt for engines (ONNX Runtime's TensorRT provid
 @command(app, "eval")
 def eval_cmd(
     artifact: str = typer.Argument(..., help="Artifact folder or zoo:NAME, any format."),
-    data: str = typer.Option("zoo:eval", help="Manifest (or zoo:NAME)."),
+    data: Optional[str] = typer.Option(None, help="Manifest (or zoo:NAME); default: the task's bundled set, "
+                                       "zoo:eval (ASR) or zoo:tts-eval (TTS)."),
     batch_size: int = typer.Option(1, min=1, help="Utterances per call; 1 gives the bench's figures (larger "
                                    "batches are faster but pad, which changes a bidirectional LSTM's output)."),
     max_utterances: Optional[int] = typer.Option(None, min=1, help="Use only the first N utterances."),
@@ -38,7 +39,7 @@ def eval_cmd(
 
     from speechopt.tasks import get_task
 
-    result = evaluate_artifact(resolve(artifact), resolve(data), batch_size=batch_size, threads=threads,
+    result = evaluate_artifact(resolve(artifact), resolve(data) if data else None, batch_size=batch_size, threads=threads,
                                device=device, max_items=max_utterances, decoder=decoder, lexicon=lexicon, beam=beam)
     typer.echo(f"{result['artifact']} ({result['format']}): {get_task(result['task']).describe_score(result)}")
     write_json(json_out, result)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Optional
 
 import typer
 
@@ -24,8 +25,9 @@ def zoo_list(as_json: bool = typer.Option(False, "--json", help="Machine-readabl
     width = max((len(e["name"]) for e in entries), default=0)
     for e in entries:
         if e["kind"] == "model":
-            wer = e["metrics"].get("eval_wer")
-            figure = f"eval WER {wer:.2%}" if wer is not None else ""
+            m = e["metrics"]
+            figure = (f"eval WER {m['eval_wer']:.2%}" if m.get("eval_wer") is not None else
+                      f"round-trip WER {m['roundtrip_wer']:.2%}" if m.get("roundtrip_wer") is not None else "")
             typer.echo(f"zoo:{e['name']:<{width}} {e['task']} {e['architecture']:<10} {e['size_bytes'] / 1e6:5.1f} MB  {figure}")
         else:
             typer.echo(f"zoo:{e['name']:<{width}} dataset {e['utterances']} utterances, {e['hours']:.2f} h  {e['path']}")
@@ -35,7 +37,8 @@ def zoo_list(as_json: bool = typer.Option(False, "--json", help="Machine-readabl
 def zoo_add(
     artifact: str = typer.Argument(..., help="Artifact folder to bundle."),
     name: str = typer.Option(..., help="Zoo name (zoo:NAME)."),
-    data: str = typer.Option("zoo:eval", help="Manifest to measure WER/CER on (recorded in the manifest)."),
+    data: Optional[str] = typer.Option(None, help="Manifest to evaluate on, recorded in the manifest (default: the "
+                                       "task's bundled set)."),
     overwrite: bool = typer.Option(False),
 ) -> None:
     """Copy an artifact into the bundled zoo (for maintainers), recording its evaluation WER."""

@@ -85,6 +85,7 @@ class Task:
     metrics: dict[str, Metric] = {}
     accuracy_mode: str = ""  # how accuracy is measured, for reports
     zoo_evaluation_options: dict = {}  # what `zoo add` passes to the evaluation
+    default_data: str = ""  # the bundled evaluation set `eval` uses when given none
 
     # -- artifacts ----------------------------------------------------------------------------------
     def check_compatible(self, reference, artifact) -> None:

@@ -47,6 +47,7 @@ class AsrTask(Task):
     }
     accuracy_mode = ACCURACY_MODE
     zoo_evaluation_options = {"also": ("lexicon",)}  # bundled models record both decoders
+    default_data = "zoo:eval"
 
     def check_compatible(self, reference, artifact) -> None:
         super().check_compatible(reference, artifact)

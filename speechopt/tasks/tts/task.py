@@ -46,6 +46,7 @@ class TtsTask(Task):
                                 "the Griffin-Lim audio, in percentage points of drift"),
     }
     accuracy_mode = ACCURACY_MODE
+    default_data = "zoo:tts-eval"  # 120 sentences of the single-voice corpus no training sentence repeats
 
     def __init__(self, settings: SynthesisSettings | None = None):
         self.settings = settings or SynthesisSettings()
