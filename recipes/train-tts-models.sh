@@ -43,3 +43,11 @@ nohup env OMP_NUM_THREADS=1 $PY -m speechopt.train_tts --arch tacotron2 --data "
   --out "$RUNS/tacotron2" --time-budget 105 --config '{"reduction": 3}' --val-every-min 10 \
   > "$RUNS/tacotron2/train.log" 2>&1 &
 echo "training in the background, pid $!; log: $RUNS/tacotron2/train.log"
+
+# Stage 3b (as run): the stage-3 process ended at 01:34 UTC after 56.5 min of training (step 2900), when the
+# shell that had started it (a helper's) closed: nohup alone did not keep it. Resumed at 01:46 UTC from
+# train-state/ (step 2875, the last validation) for the rest of the same 105-minute schedule, detached with
+# setsid so that closing a shell does not end it:
+#   setsid nohup env OMP_NUM_THREADS=1 $PY -m speechopt.train_tts --arch tacotron2 --data "$DATA/train" \
+#     --val-data "$DATA/val" --out "$RUNS/tacotron2" --time-budget 105 --config '{"reduction": 3}' \
+#     --val-every-min 10 --resume > "$RUNS/tacotron2/train-part2.log" 2>&1 < /dev/null &
