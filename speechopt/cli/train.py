@@ -54,3 +54,43 @@ def train_asr_cmd(
                          log=to_stderr)
     m = artifact.manifest["metrics"]
     typer.echo(f"wrote {out}: validation WER {m['val_wer']:.2%}, CER {m['val_cer']:.2%}")
+
+
+@command(train_app, "tts")
+def train_tts_cmd(
+    data: str = typer.Option(..., help="Training corpus (from `speechopt data synth --tts`) or its manifest."),
+    val_data: str = typer.Option(..., help="Validation corpus: picks the checkpoint (never the evaluation set)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Artifact folder to write (the run folder is OUT.train-run)."),
+    arch: str = typer.Option("tacotron2", help="Architecture: tacotron2."),
+    time_budget: Optional[float] = typer.Option(None, help="Minutes of training (LR schedule over time)..."),
+    max_steps: Optional[int] = typer.Option(None, help="...or this many steps..."),
+    epochs: Optional[int] = typer.Option(None, help="...or this many epochs."),
+    config: Optional[list[str]] = kv_option("--config", "Architecture option k=v (repeatable), e.g. reduction=3."),
+    lr: float = typer.Option(1e-3, help="Peak learning rate."),
+    batch_size: int = typer.Option(32, min=1, help="Sentences per batch."),
+    val_every: float = typer.Option(10.0, help="Minutes between validations."),
+    seed: int = typer.Option(0),
+    threads: Optional[int] = threads_option("torch threads (default 1: training beside other work)."),
+    resume: bool = typer.Option(False, help="Resume from OUT.train-run if it has a training state."),
+    overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
+) -> None:
+    """Train a TTS acoustic model; writes a pytorch artifact.
+
+    Time-budgeted, seeded and resumable; validates teacher-forced mel L1 and free-running alignment health.
+    """
+    from speechopt.errors import SpeechoptError
+    from speechopt.models.tts.artifact import artifact_from_run
+    from speechopt.train_tts import TtsTrainSettings, train_tts
+    from speechopt.zoo import resolve
+
+    if out.exists() and not overwrite:
+        raise SpeechoptError(f"{out} already exists (use --overwrite to replace it)")
+    if time_budget is None and max_steps is None and epochs is None:
+        raise SpeechoptError("give --time-budget, --max-steps or --epochs")
+    settings = TtsTrainSettings(arch=arch, config=parse_kv(config), lr=lr, batch_size=batch_size,
+                                time_budget_min=time_budget, max_steps=max_steps, epochs=epochs,
+                                val_every_min=val_every, seed=seed, threads=threads or 1)
+    run = out.with_name(out.name + ".train-run")
+    train_tts(settings, resolve(data), resolve(val_data), run, resume=resume, log=to_stderr)
+    art = artifact_from_run(run, out, overwrite=overwrite)
+    typer.echo(f"wrote {art.path}: {art.architecture['name']} (graphs {', '.join(art.graphs)}); run folder {run}")
