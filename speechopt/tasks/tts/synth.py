@@ -78,7 +78,7 @@ def synthesize(artifact_path, texts: list[str] | None = None, texts_file=None, o
     from speechopt.models.tts.griffin_lim import GriffinLimSettings
     from speechopt.tasks.tts.data import load_tts_data
     from speechopt.tasks.tts.driver import SynthesisSettings
-    from speechopt.tasks.tts.task import vocode
+    from speechopt.tasks.tts.scoring import vocode
 
     if (texts is None) == (texts_file is None):
         raise SpeechoptError("give --text or --texts (one of them)")
