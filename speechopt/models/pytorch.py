@@ -38,9 +38,6 @@ def task_fields(artifact: Artifact) -> dict:
 
 def load_pytorch_model(artifact: Artifact):
     """Rebuild the model from the registry and load its weights; returns the module in eval mode."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     if artifact.format != "pytorch":
         raise SpeechoptError(f"{artifact.path}: expected a pytorch artifact, got {artifact.format}")
     arch = artifact.architecture
@@ -49,7 +46,16 @@ def load_pytorch_model(artifact: Artifact):
     if len(files) != 1:
         raise SpeechoptError(f"{artifact.path}: a pytorch artifact keeps its weights in one file, the manifest names "
                              f"{sorted(files) or 'none'}")
-    path = artifact.file(files.pop())  # a file the manifest lists, so load_artifact verified it
+    # a file the manifest lists, so load_artifact verified it
+    return load_weights(model, artifact.file(files.pop()), arch["name"])
+
+
+def load_weights(model, path, arch: str):
+    """Load a safetensors file into `model` (strictly: every weight, no extra one); the model in eval mode.
+    Safetensors holds tensors only, so nothing is unpickled whoever wrote the file."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -58,7 +64,7 @@ def load_pytorch_model(artifact: Artifact):
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
-        raise SpeechoptError(f"{path}: weights do not match architecture {arch['name']} ({first})") from None
+        raise SpeechoptError(f"{path}: weights do not match architecture {arch} ({first})") from None
     return model.eval()
 
 

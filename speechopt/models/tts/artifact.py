@@ -48,12 +48,9 @@ def mel_config_of(artifact):
 
 def artifact_from_run(run_dir, out, overwrite: bool = False):
     """Write the pytorch artifact of a `speechopt.train_tts` run folder at `out`; returns the Artifact."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     from speechopt.audio.mel import MelConfig
     from speechopt.io import sha256_file
-    from speechopt.models.pytorch import save_pytorch_artifact
+    from speechopt.models.pytorch import load_weights, save_pytorch_artifact
     from speechopt.models.registry import get_architecture
     from speechopt.tts_text import TtsTokenizer
 
@@ -76,17 +73,7 @@ def artifact_from_run(run_dir, out, overwrite: bool = False):
                              f"{len(tokenizer)} symbols")
     if int(config.get("n_mels", a.defaults.get("n_mels"))) != mel.n_mels:
         raise SpeechoptError(f"{cfg_path}: n_mels {config.get('n_mels')} differs from the mel settings' {mel.n_mels}")
-    model = a.build(config)
-    try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise SpeechoptError(f"{weights}: cannot read weights ({exc})") from None
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise SpeechoptError(f"{weights}: weights do not match architecture {arch} "
-                             f"({str(exc).splitlines()[0]})") from None
-    model.eval()
+    model = load_weights(a.build(config), weights, arch)
     summary = {k: v for k, v in (cfg.get("training") or {}).items() if not isinstance(v, (dict, list))}
     settings = {"run_dir": str(run_dir), "weights_sha256": sha256_file(weights), "training": summary}
     return save_pytorch_artifact(out, model, arch, config, tts_fields(tokenizer, mel, cfg.get("inference")),

@@ -171,7 +171,7 @@ def _validation_manifest(validation_data) -> Path:
 
 def _require_onnx() -> None:
     try:
-        import onnx  # noqa: F401
+        import onnx  # noqa: F401  (imported only to fail early with one clear line)
         import onnxruntime  # noqa: F401
     except ImportError as exc:
         from speechopt.errors import BackendUnavailable
