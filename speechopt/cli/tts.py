@@ -1,4 +1,6 @@
-"""`speechopt synth`: text -> WAV through a TTS artifact (any format) and a vocoder; thin over tasks/tts/synth.py."""
+"""`speechopt synth`: text -> WAV through a TTS artifact (any format) and a vocoder; thin over tasks/tts/synth.py.
+`speechopt tts griffin-lim` and `speechopt tts pipeline`: vocoder and pipeline artifacts, thin over
+models/tts/vocoder.py and models/tts/pipeline.py."""
 
 from __future__ import annotations
 
@@ -13,13 +15,16 @@ from speechopt.cli.options import threads_option
 
 @command(app, "synth")
 def synth_cmd(
-    artifact: str = typer.Argument(..., help="TTS artifact folder or zoo:NAME (pytorch, torchscript or onnx)."),
+    artifact: str = typer.Argument(..., help="TTS artifact folder or zoo:NAME (pytorch, torchscript or onnx), or a "
+                                   "pipeline (`speechopt tts pipeline`: an acoustic model with its vocoder)."),
     text: Optional[str] = typer.Option(None, "--text", help="One sentence to synthesize."),
     texts: Optional[Path] = typer.Option(None, "--texts", help="A text file (one sentence a line) or a TTS manifest "
                                          "(JSONL with `text`)."),
     out: Path = typer.Option(..., "-o", "--out", help="OUT.wav for one sentence, or a folder (one WAV per sentence)."),
-    vocoder: str = typer.Option("griffin-lim", help="griffin-lim (32 iterations of fast Griffin-Lim, zero initial "
-                                "phase: deterministic)."),
+    vocoder: Optional[str] = typer.Option(None, help="griffin-lim (the default: 32 iterations of fast Griffin-Lim "
+                                          "with the acoustic model's mel settings, zero initial phase: deterministic) "
+                                          "or a vocoder artifact (`speechopt tts griffin-lim`), refused if its mel "
+                                          "settings differ. Not with a pipeline, which has its own."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     threads: Optional[int] = threads_option("Intra-op threads of the runtime."),
     prenet_seed: int = typer.Option(0, help="Seed of the prenet dropout masks (Tacotron 2 keeps the dropout on at "
@@ -69,3 +74,52 @@ def import_tts_cmd(
 
     art = artifact_from_run(run_dir, out, overwrite=overwrite)
     typer.echo(f"{art.path}: tts {art.architecture['name']} (graphs {', '.join(art.graphs)})")
+
+
+tts_app = typer.Typer(help="Make TTS vocoder and pipeline artifacts.", no_args_is_help=True)
+app.add_typer(tts_app, name="tts")
+
+
+@command(tts_app, "griffin-lim")
+def griffin_lim_cmd(
+    like: str = typer.Option(..., "--like", help="The acoustic (tts) artifact whose mel settings the vocoder takes."),
+    out: Path = typer.Option(..., "-o", "--out", help="The vocoder artifact to write."),
+    n_iter: int = typer.Option(32, min=0, help="Griffin-Lim iterations."),
+    momentum: float = typer.Option(0.99, help="Fast Griffin-Lim momentum in [0, 1) (0: the original Griffin "
+                                   "and Lim algorithm)."),
+    init_seed: Optional[int] = typer.Option(None, help="Seed of a random initial phase (default: zero phase). "
+                                            "Either way the output is deterministic."),
+    overwrite: bool = typer.Option(False, help="Replace an existing artifact."),
+) -> None:
+    """Make a Griffin-Lim vocoder artifact (no weights): its settings and the mel settings it expects.
+
+    Two artifacts made with the same settings from acoustic models with the same mel settings are identical
+    (the same checksum) and give the same samples.
+    """
+    from speechopt.models.tts.griffin_lim import GriffinLimSettings
+    from speechopt.models.tts.vocoder import griffin_lim_like, load_vocoder
+
+    settings = GriffinLimSettings(n_iter, momentum, "zeros" if init_seed is None else init_seed)
+    voc = load_vocoder(griffin_lim_like(like, out, settings, overwrite=overwrite))
+    typer.echo(f"{voc.path}: vocoder griffin-lim ({n_iter} iterations, momentum {momentum:g}, "
+               f"{'zero' if init_seed is None else f'seed {init_seed}'} initial phase) for mels of "
+               f"{voc.mel_config.describe()}")
+
+
+@command(tts_app, "pipeline")
+def pipeline_cmd(
+    acoustic: str = typer.Argument(..., help="The acoustic (tts) artifact folder or zoo:NAME."),
+    vocoder: str = typer.Argument(..., help="The vocoder artifact folder (`speechopt tts griffin-lim`)."),
+    out: Path = typer.Option(..., "-o", "--out", help="The pipeline artifact to write."),
+    overwrite: bool = typer.Option(False, help="Replace an existing artifact."),
+) -> None:
+    """Tie one acoustic model to one vocoder, both referenced by checksum; `speechopt synth PIPELINE` runs both.
+
+    A vocoder whose mel settings differ from the acoustic model's is refused. Component paths are relative when
+    the components sit beside the pipeline (move the folder together), absolute otherwise.
+    """
+    from speechopt.models.tts.pipeline import make_pipeline
+
+    art = make_pipeline(acoustic, vocoder, out, overwrite=overwrite)
+    parts = ", ".join(f"{role} {c['path']}" for role, c in art.components.items())
+    typer.echo(f"{art.path}: tts pipeline ({parts}; checksum {art.checksum[:12]})")

@@ -20,6 +20,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 
 from speechopt.errors import SpeechoptError
@@ -67,17 +69,31 @@ class TtsTask(Task):
             if artifact.manifest.get(field) != reference.manifest.get(field):
                 raise SpeechoptError(f"{artifact.path}: {what} differ from the reference's {reference.path}")
 
+    def parts(self, artifact):
+        """(acoustic model, vocoder): a pipeline's two verified components, or the artifact itself with the
+        built-in Griffin-Lim at its own mel settings."""
+        if artifact.format == "pipeline":
+            from speechopt.models.tts.pipeline import load_pipeline
+
+            _, acoustic, vocoder = load_pipeline(artifact)
+            return acoustic, vocoder
+        from speechopt.models.tts.artifact import mel_config_of
+        from speechopt.models.tts.vocoder import griffin_lim_vocoder
+
+        return artifact, griffin_lim_vocoder(mel_config_of(artifact))
+
     def driver(self, artifact, device="cpu", threads=None, settings: SynthesisSettings | None = None):
         if artifact.task != "tts":
             raise SpeechoptError(f"{artifact.path}: needs a tts artifact, this one is {artifact.task}")
-        return Tacotron2Driver(artifact, device, threads, options=lambda g: self.runner_options(artifact, g, device),
+        acoustic, _ = self.parts(artifact)  # a pipeline runs its acoustic model's graphs
+        return Tacotron2Driver(acoustic, device, threads, options=lambda g: self.runner_options(acoustic, g, device),
                                settings=settings or self.settings)
 
     # -- data ----------------------------------------------------------------------------------------
     def load_data(self, artifact, manifest, max_items=None, progress=None):
         from speechopt.tasks.tts.data import load_tts_data
 
-        return load_tts_data(artifact, manifest, max_items)
+        return load_tts_data(self.parts(artifact)[0], manifest, max_items)
 
     def check_data(self, artifact, manifest, max_items=None) -> None:
         self.load_data(artifact, manifest, max_items)
@@ -141,6 +157,11 @@ class TtsTask(Task):
         from speechopt.models.tts.artifact import mel_config_of
         from speechopt.tasks.tts.metrics import MCD_DESCRIPTION
 
+        artifact, voc = self.parts(artifact)
+        if griffin_lim is not None:
+            from speechopt.models.tts.vocoder import griffin_lim_vocoder
+
+            voc = griffin_lim_vocoder(mel_config_of(artifact), griffin_lim)
         mel_config = mel_config_of(artifact)
         result = {"sentences": len(outputs), **alignment_summary(outputs, data)}
         own = [i for i, p in enumerate(data.audio_paths) if p is not None]
@@ -148,13 +169,10 @@ class TtsTask(Task):
             result["own_audio"] = own_audio_distance(outputs, data, own, mel_config, threads)
             result["own_audio"]["mcd_formula"] = MCD_DESCRIPTION
         if roundtrip:
-            from speechopt.models.tts.griffin_lim import GriffinLimSettings
-
-            gl = griffin_lim or GriffinLimSettings()
-            audios = [vocode(o["mel"], mel_config, gl, threads) for o in outputs]
+            audios = [voc(o["mel"], threads) for o in outputs]
             rt = roundtrip_scores(audios, mel_config.sample_rate, data.texts, asr, decoder, lexicon, beam, threads)
             result.update(rt)
-            result["vocoder"] = {"name": "griffin-lim", **gl.to_dict()}
+            result["vocoder"] = voc.describe()
             if own:
                 from speechopt.audio.io import load_audio
 
@@ -169,7 +187,7 @@ class TtsTask(Task):
                 from speechopt.audio.mel import MelExtractor
 
                 extractor = MelExtractor(mel_config)
-                true_gl = [vocode(extractor(a).numpy(), mel_config, gl, threads) for a in floor_audio]
+                true_gl = [voc(extractor(a).numpy(), threads) for a in floor_audio]
                 ceiling = roundtrip_scores(true_gl, mel_config.sample_rate, [data.texts[i] for i in own], asr,
                                            decoder, lexicon, beam, threads)
                 result["vocoder_only"] = {k: ceiling[k] for k in ("wer", "cer", "utterances")}
@@ -189,7 +207,8 @@ class TtsTask(Task):
         np.savez_compressed(path, **arrays)
         return {"texts": data.texts, "durations": list(data.durations), "steps": [o["steps"] for o in outputs],
                 "gate_fired": [o["gate_fired"] for o in outputs], "frames": [len(o["mel"]) for o in outputs],
-                "mel": artifact.manifest.get("mel"), "outputs_file": str(path)}
+                "mel": self.parts(artifact)[0].manifest.get("mel"), "outputs_file": str(path),
+                "griffin_lim": asdict(self.parts(artifact)[1].settings)}
 
     def _vocoded(self, result) -> dict:
         """Griffin-Lim audio of a bench result's mels and the bundled ASR's transcripts of it (`DEFAULT_ASR`, 1
@@ -205,7 +224,7 @@ class TtsTask(Task):
         key = (path, st.st_mtime_ns, st.st_size)  # bench folders are temporary: a name may come back
         if key not in cache:
             mel_config = MelConfig.from_dict(result["mel"])
-            gl = GriffinLimSettings()
+            gl = GriffinLimSettings(**result.get("griffin_lim", {}))  # the variant's own vocoder settings
             audios = [vocode(m, mel_config, gl) for m in _load_mels(path)]
             try:
                 hyps, info = transcribe_audio(audios, mel_config.sample_rate, DEFAULT_ASR, threads=1)
