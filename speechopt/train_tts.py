@@ -43,7 +43,7 @@ import numpy as np
 from speechopt.audio.mel import MelConfig
 from speechopt.errors import SpeechoptError
 
-ARCHS = ("tacotron2",)
+ARCHS = ("tacotron2", "fastspeech")
 
 
 @dataclass
@@ -63,6 +63,7 @@ class TtsTrainSettings:
     grad_clip: float = 1.0
     gate_pos_weight: float = 5.0
     guided_weight: float = 1.0
+    duration_weight: float = 1.0  # fastspeech: weight of the log-duration MSE
     guided_sigma: float = 0.15
     guided_prior: str = "words"  # words | diagonal
     gate_threshold: float = 0.5
@@ -76,6 +77,10 @@ def build_tts_model(arch: str, config: dict):
         from speechopt.models.tts.tacotron2 import Tacotron2
 
         return Tacotron2(**config)
+    if arch == "fastspeech":
+        from speechopt.models.tts.fastspeech import FastSpeech
+
+        return FastSpeech(**config)
     raise SpeechoptError(f"unknown TTS architecture {arch!r} ({', '.join(ARCHS)})")
 
 
@@ -85,6 +90,8 @@ def full_config(arch: str, config: dict) -> dict:
 
     if arch == "tacotron2":
         from speechopt.models.tts.tacotron2 import Tacotron2 as cls
+    elif arch == "fastspeech":
+        from speechopt.models.tts.fastspeech import FastSpeech as cls
     else:
         raise SpeechoptError(f"unknown TTS architecture {arch!r} ({', '.join(ARCHS)})")
     sig = inspect.signature(cls.__init__)
@@ -205,12 +212,24 @@ def tts_losses(model, batch, settings: TtsTrainSettings):
     return loss, parts
 
 
+def train_losses(model, batch, settings: TtsTrainSettings):
+    if settings.arch == "fastspeech":
+        from speechopt.train_fastspeech import fastspeech_train_losses
+
+        return fastspeech_train_losses(model, batch, settings.duration_weight)
+    return tts_losses(model, batch, settings)
+
+
 def validate(model, data: TtsDataset, settings: TtsTrainSettings, batch_size: int = 32) -> dict:
     """Teacher-forced L1 on all of `data`; free-running inference on the first `settings.val_infer`."""
     import torch
 
     from speechopt.models.tts.alignment import alignment_health
 
+    if settings.arch == "fastspeech":
+        from speechopt.train_fastspeech import validate_fastspeech
+
+        return validate_fastspeech(model, data, settings.duration_weight, batch_size)
     model.eval()
     totals, n = {}, 0
     with torch.no_grad():
@@ -256,10 +275,18 @@ def _write_model(out: Path, model, arch: str, config: dict, tokenizer, mel_confi
         "architecture": {"name": arch, "config": config},
         "tokenizer": tokenizer.to_dict(),
         "mel": mel_config.to_dict(),
-        "inference": {"gate_threshold": settings.gate_threshold, "prenet_dropout": "seeded", "prenet_seed": 0,
-                      "max_steps": "2 * reference steps + 20 in validation; callers cap by text length"},
+        "inference": _inference(settings),
         "training": {**asdict(settings), **summary},
     }, indent=1) + "\n")
+
+
+def _inference(settings: TtsTrainSettings) -> dict:
+    if settings.arch == "fastspeech":
+        from speechopt.train_fastspeech import INFERENCE
+
+        return dict(INFERENCE)
+    return {"gate_threshold": settings.gate_threshold, "prenet_dropout": "seeded", "prenet_seed": 0,
+            "max_steps": "2 * reference steps + 20 in validation; callers cap by text length"}
 
 
 def load_tts_model(run_dir: str | Path):
@@ -298,9 +325,15 @@ def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = Fa
     mel_config = MelConfig(**settings.mel)
     config = full_config(settings.arch, {**settings.config, "vocab_size": len(tokenizer), "n_mels": mel_config.n_mels})
     model = build_tts_model(settings.arch, config)
-    r = int(config["reduction"])
-    train_set = TtsDataset(data, mel_config, tokenizer, r, settings.guided_prior, settings.max_utterances, log)
-    val_set = TtsDataset(val_data, mel_config, tokenizer, r, settings.guided_prior, None, log, "validation")
+    r = int(config.get("reduction", 1))
+    if settings.arch == "fastspeech":
+        from speechopt.train_fastspeech import FastSpeechDataset
+
+        train_set = FastSpeechDataset(data, mel_config, tokenizer, settings.max_utterances, log)
+        val_set = FastSpeechDataset(val_data, mel_config, tokenizer, None, log, "validation")
+    else:
+        train_set = TtsDataset(data, mel_config, tokenizer, r, settings.guided_prior, settings.max_utterances, log)
+        val_set = TtsDataset(val_data, mel_config, tokenizer, r, settings.guided_prior, None, log, "validation")
     n_params = sum(p.numel() for p in model.parameters())
     log(f"{settings.arch}: {n_params:,} parameters, reduction {r}, config {json.dumps(config)}")
     log(f"mel: {mel_config.describe()}")
@@ -337,14 +370,19 @@ def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = Fa
                  **{k: round(v, 4) for k, v in train_parts.items()},
                  **{k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}}
         progress["history"].append(entry)
-        score = [round(min(metrics["gate_fired"], metrics["monotonic"]), 3), -metrics["val_l1_post"]]
+        if settings.arch == "fastspeech":
+            from speechopt.train_fastspeech import describe_validation, validation_score
+
+            score, described = validation_score(metrics), describe_validation(metrics)
+        else:
+            score = [round(min(metrics["gate_fired"], metrics["monotonic"]), 3), -metrics["val_l1_post"]]
+            described = (f"val L1 {metrics['val_l1']:.3f} post {metrics['val_l1_post']:.3f} "
+                         f"gate {metrics['val_gate']:.3f} guided {metrics.get('val_guided', 0):.3f} | free-run on {metrics['val_infer']}: gate fired "
+                         f"{metrics['gate_fired']:.0%} monotonic {metrics['monotonic']:.0%} diagonality "
+                         f"{metrics['diagonality']:.2f} length ratio {metrics['length_ratio']:.2f}")
         improved = progress["best"] is None or score >= progress["best"]["score"]
         log(f"validation step {progress['step']} epoch {progress['epoch']} ({progress['elapsed'] / 60:.1f} min): "
-            f"val L1 {metrics['val_l1']:.3f} post {metrics['val_l1_post']:.3f} gate {metrics['val_gate']:.3f} "
-            f"guided {metrics.get('val_guided', 0):.3f} | free-run on {metrics['val_infer']}: gate fired "
-            f"{metrics['gate_fired']:.0%} monotonic {metrics['monotonic']:.0%} diagonality "
-            f"{metrics['diagonality']:.2f} length ratio {metrics['length_ratio']:.2f}"
-            f"{' (best so far, saved)' if improved else ''}")
+            f"{described}{' (best so far, saved)' if improved else ''}")
         if improved:
             progress["best"] = {"score": score, "step": progress["step"], "metrics": entry}
             _write_model(out, model, settings.arch, config, tokenizer, mel_config, settings,
@@ -364,7 +402,7 @@ def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = Fa
             step_start = time.monotonic()
             for g in optim.param_groups:
                 g["lr"] = settings.lr * lr_factor(min(1.0, schedule_progress()), settings.warmup)
-            loss, parts = tts_losses(model, train_set.batch(idx), settings)
+            loss, parts = train_losses(model, train_set.batch(idx), settings)
             optim.zero_grad(set_to_none=True)
             loss.backward()
             grad = torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
@@ -408,7 +446,7 @@ def main(argv=None) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--resume", action="store_true")
     for name in ("lr", "weight_decay", "warmup", "grad_clip", "gate_pos_weight", "guided_weight", "guided_sigma",
-                 "gate_threshold", "val_every_min"):
+                 "gate_threshold", "val_every_min", "duration_weight"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(TtsTrainSettings, name))
     for name in ("batch_size", "val_infer", "seed", "threads", "max_utterances"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(TtsTrainSettings, name))

@@ -61,7 +61,7 @@ def train_tts_cmd(
     data: str = typer.Option(..., help="Training corpus (from `speechopt data synth --tts`) or its manifest."),
     val_data: str = typer.Option(..., help="Validation corpus: picks the checkpoint (never the evaluation set)."),
     out: Path = typer.Option(..., "--out", "-o", help="Artifact folder to write (the run folder is OUT.train-run)."),
-    arch: str = typer.Option("tacotron2", help="Architecture: tacotron2."),
+    arch: str = typer.Option("tacotron2", help="Architecture: tacotron2 (autoregressive) or fastspeech (durations from espeak)."),
     time_budget: Optional[float] = typer.Option(None, help="Minutes of training (LR schedule over time)..."),
     max_steps: Optional[int] = typer.Option(None, help="...or this many steps..."),
     epochs: Optional[int] = typer.Option(None, help="...or this many epochs."),

@@ -85,6 +85,16 @@ _REGISTRY: dict[str, Architecture] = {
             export="speechopt.models.tts.export:Tacotron2ExportConfig",
         ),
         Architecture(
+            "fastspeech", "tts", "speechopt.models.tts.fastspeech:FastSpeech",
+            # the constructor's defaults (speechopt.models.tts.fastspeech.FastSpeech)
+            {"vocab_size": 34, "n_mels": 80, "d_model": 128, "heads": 2, "ffn_dim": 384, "ffn_kernel": 3,
+             "encoder_layers": 2, "decoder_layers": 2, "dropout": 0.1, "predictor_channels": 128,
+             "predictor_kernel": 3, "predictor_dropout": 0.1},
+            "FastSpeech: FFT-block encoder, duration predictor (espeak durations), tensor-op length regulator, "
+            "FFT-block decoder; one graph (model) with dynamic text and frame lengths",
+            export="speechopt.models.tts.fastspeech_export:FastSpeechExportConfig",
+        ),
+        Architecture(
             "griffin-lim", "vocoder", "speechopt.models.tts.griffin_lim:GriffinLim",
             {"n_iter": 32, "momentum": 0.99, "init": "zeros"},
             "fast Griffin-Lim (Perraudin et al. 2013, momentum) from the mel's pseudo-inverse; no weights, "

@@ -129,3 +129,32 @@ class Tacotron2Driver(Driver):
         post = self.runners["postnet"].infer({"decoder_mel": mel})["mel"] * valid
         return {"mel": post.astype(np.float32), "mel_before_postnet": mel, "mel_lengths": mel_lengths,
                 "steps": steps, "gate_fired": fired, "alignments": np.stack(aligns, 1)}
+
+
+class FastSpeechDriver(Driver):
+    """One graph, `model`: tokens, lengths, duration_scale -> mel, mel_lengths, durations. The same keys as
+    the Tacotron 2 driver, so the task scores both alike: a non-autoregressive model has one "step" per frame,
+    its stop is always reached (`gate_fired`), and its alignment is the hard one its durations give."""
+
+    reduction = 1
+
+    def __init__(self, artifact, device="cpu", threads=None, options=None, settings: SynthesisSettings | None = None):
+        if list(artifact.graphs) != ["model"]:
+            raise SpeechoptError(f"{artifact.path}: a non-autoregressive TTS artifact has one graph, model; this one "
+                                 f"has {', '.join(artifact.graphs)}")
+        super().__init__(artifact, device, threads, options)
+        self.settings = settings or SynthesisSettings()
+
+    def __call__(self, inputs):
+        if "sequence" in inputs:
+            return [self(item) for item in inputs["sequence"]]
+        tokens, lengths = inputs["tokens"], inputs["lengths"]
+        scale = inputs.get("duration_scale", np.ones(tokens.shape[0], np.float32))
+        out = self.runners["model"].infer({"tokens": tokens, "lengths": lengths, "duration_scale": scale})
+        mel, mel_lengths, durations = out["mel"], out["mel_lengths"].astype(np.int64), out["durations"]
+        frames = mel.shape[1]
+        ends = np.cumsum(durations, axis=1)  # (B, T): the frame each token's span ends at
+        f = np.arange(frames)[None, :, None]
+        alignments = ((f < ends[:, None, :]) & (f >= (ends - durations)[:, None, :])).astype(np.float32)
+        return {"mel": mel.astype(np.float32), "mel_before_postnet": mel.astype(np.float32), "mel_lengths": mel_lengths,
+                "steps": mel_lengths, "gate_fired": np.ones(tokens.shape[0], bool), "alignments": alignments}

@@ -26,7 +26,7 @@ import numpy as np
 
 from speechopt.errors import SpeechoptError
 from speechopt.tasks.base import Metric, Task
-from speechopt.tasks.tts.driver import SynthesisSettings, Tacotron2Driver
+from speechopt.tasks.tts.driver import FastSpeechDriver, SynthesisSettings, Tacotron2Driver
 from speechopt.tasks.tts.scoring import (
     _load_mels,
     si_sdr,
@@ -86,8 +86,10 @@ class TtsTask(Task):
         if artifact.task != "tts":
             raise SpeechoptError(f"{artifact.path}: needs a tts artifact, this one is {artifact.task}")
         acoustic, _ = self.parts(artifact)  # a pipeline runs its acoustic model's graphs
-        return Tacotron2Driver(acoustic, device, threads, options=lambda g: self.runner_options(acoustic, g, device),
-                               settings=settings or self.settings)
+        # an autoregressive model has a step graph to loop over; a non-autoregressive one is one graph
+        kind = Tacotron2Driver if "decoder_step" in acoustic.graphs else FastSpeechDriver
+        return kind(acoustic, device, threads, options=lambda g: self.runner_options(acoustic, g, device),
+                    settings=settings or self.settings)
 
     # -- data ----------------------------------------------------------------------------------------
     def load_data(self, artifact, manifest, max_items=None, progress=None):
