@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: recipes/demo.yaml on the bundled CRNN-CTC model and evaluation set. No training, no downloads.
-# Measured: 1 min 35 s on a quiet 2-core AMD EPYC (family 23 model 1), 4.5 min when the same machine was busy.
+# Measured: 53 s on a quiet 2-core AMD EPYC (family 25 model 17, 2026-12-02), 1 min 35 s on family 23 model 1;
+# minutes when another process holds a core (2 threads then fight it: run with threads 1 on a busy machine).
 set -euo pipefail
 SO=${SPEECHOPT:-speechopt}
 OUT=${DEMO_OUT:-demo-out}
