@@ -19,8 +19,24 @@ def test_bundled_model_verifies_and_records_its_eval_wer(name):
     art = load_artifact(resolve(f"zoo:{name}"))  # checksums verified
     assert art.size_bytes() < 10e6
     metrics = art.manifest["metrics"]
+    if art.task == "tts":  # round trip through Griffin-Lim and zoo:crnn-ctc on zoo:tts-eval
+        assert metrics["eval_data"] == "zoo:tts-eval" and 0.0 <= metrics["roundtrip_wer"]
+        assert 0.0 <= metrics["gate_fired"] <= 1.0 and 0.0 <= metrics["monotonic"] <= 1.0
+        return
     assert 0.0 <= metrics["eval_wer"] <= 1.0
     assert metrics["eval_wer_lexicon"] <= metrics["eval_wer"]  # true of every bundled model, not a theorem
+
+
+def test_bundled_tts_eval_set_repeats_no_training_sentence():
+    import json
+
+    settings = json.loads((resolve("zoo:tts-eval").parent / "settings.json").read_text())
+    assert [0, 4000] in settings["exclude"]  # the training corpus: seed 0, 4,000 sentences
+    from speechopt.data.tts_corpus import TtsSynthSettings, settings_sentences
+
+    train = set(settings_sentences(TtsSynthSettings(num=4000, seed=0)))
+    rows = [json.loads(x) for x in resolve("zoo:tts-eval").read_text().splitlines()]
+    assert len(rows) >= 100 and not {r["text"] for r in rows} & train
 
 
 def test_bundled_crnn_wer_is_what_the_manifest_says():

@@ -45,6 +45,10 @@ def zoo_add(
     from speechopt.zoo import add_to_zoo
 
     r = add_to_zoo(artifact, name, data, overwrite=overwrite)
-    figures = "  ".join(f"{k} {v:.2%}" if isinstance(v, float) else f"{k} {v}"
-                        for k, v in r.items() if k not in ("name", "path"))
+    def show(key, value):  # rates as percentages, decibels as decibels
+        if isinstance(value, float):
+            return f"{key} {value:.2f} dB" if key.endswith("_db") else f"{key} {value:.2%}"
+        return f"{key} {value}"
+
+    figures = "  ".join(show(k, v) for k, v in r.items() if k not in ("name", "path"))
     typer.echo(f"zoo:{r['name']}: {figures}  ({r['path']})")

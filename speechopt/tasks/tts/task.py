@@ -377,6 +377,12 @@ class TtsTask(Task):
         figures = {k: evaluation.get(k) for k in ("gate_fired", "monotonic")}
         if "wer" in evaluation:
             figures.update(roundtrip_wer=evaluation["wer"], roundtrip_cer=evaluation["cer"])
+        for key in ("floor", "vocoder_only"):  # what the round trip is measured against
+            if key in evaluation:
+                figures[f"{key}_wer"] = evaluation[key]["wer"]
+        own = evaluation.get("own_audio") or {}
+        if own.get("mcd_db") is not None:
+            figures["own_audio_mcd_db"] = own["mcd_db"]
         return figures
 
 
