@@ -18,7 +18,7 @@ import random
 
 import numpy as np
 
-from speechopt.train_tts import TtsDataset, make_batches
+from speechopt.data.tts_dataset import TtsDataset, make_batches
 
 
 class FastSpeechDataset(TtsDataset):

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import sys
 import time
@@ -41,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from speechopt.audio.mel import MelConfig
+from speechopt.data.tts_dataset import TtsDataset, make_batches
 from speechopt.errors import SpeechoptError
 
 ARCHS = ("tacotron2", "fastspeech")
@@ -98,92 +98,6 @@ def full_config(arch: str, config: dict) -> dict:
     out = {k: p.default for k, p in sig.parameters.items() if k != "self"}
     out.update(config)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
-
-
-def word_prior_centers(text: str, words, duration_ms: float, num_steps: int, step_ms: float, num_tokens: int):
-    """Expected token position for each decoder step from espeak word timings (see module docstring)."""
-    times, chars = [0.0], [0.0]
-    for char_start, _length, start_ms in words:
-        if start_ms > times[-1] and char_start > chars[-1]:
-            times.append(float(start_ms))
-            chars.append(float(char_start))
-    times.append(max(float(duration_ms), times[-1] + 1.0))
-    chars.append(float(num_tokens - 1))  # the EOS token at the end of the audio
-    t = (np.arange(num_steps) + 0.5) * step_ms
-    return np.interp(t, times, chars).astype(np.float32)
-
-
-class TtsDataset:
-    """Token ids, log-mels and guided-attention centres of a TTS manifest, computed once."""
-
-    def __init__(self, manifest, mel_config: MelConfig, tokenizer, reduction: int, prior: str = "words",
-                 max_utterances: int | None = None, log=print, label="train"):
-        import torch
-
-        from speechopt.audio.io import load_audio
-        from speechopt.audio.mel import MelExtractor
-        from speechopt.data.tts_corpus import read_tts_manifest
-        from speechopt.models.tts.layers import diagonal_centers
-        from speechopt.tts_text import normalize_tts_text
-
-        rows = read_tts_manifest(manifest)[:max_utterances]
-        extractor = MelExtractor(mel_config)
-        self.texts, self.tokens, self.mels, self.centers = [], [], [], []
-        step_ms = 1000.0 * reduction * mel_config.hop_length / mel_config.sample_rate
-        t0 = time.monotonic()
-        for row in rows:
-            ids = tokenizer.encode(row["text"])
-            audio = load_audio(row["audio_filepath"], mel_config.sample_rate)
-            mel = extractor(audio)  # (T, n_mels)
-            steps = math.ceil(mel.shape[0] / reduction)
-            if prior == "words" and row.get("words") and normalize_tts_text(row["text"]) == row["text"]:
-                c = word_prior_centers(row["text"], row["words"], 1000.0 * len(audio) / mel_config.sample_rate,
-                                       steps, step_ms, len(ids))
-            else:
-                c = diagonal_centers(len(ids), steps, steps).numpy()
-            self.texts.append(row["text"])
-            self.tokens.append(torch.tensor(ids, dtype=torch.int64))
-            self.mels.append(mel.float().contiguous())
-            self.centers.append(torch.from_numpy(c))
-        self.frames = [int(m.shape[0]) for m in self.mels]
-        self.reduction = reduction
-        self.floor = float(mel_config.floor)
-        log(f"{label}: {len(rows)} utterances, {sum(self.frames) / mel_config.frames_per_second / 60:.1f} min, "
-            f"features in {time.monotonic() - t0:.0f} s")
-
-    def __len__(self) -> int:
-        return len(self.mels)
-
-    def batch(self, idx):
-        """tokens (B, N), token lengths, mels (B, S*r, M) padded with the silence floor, frame lengths,
-        gate targets (B, S), step lengths (B,), prior centres (B, S)."""
-        import torch
-
-        r = self.reduction
-        tl = torch.tensor([len(self.tokens[i]) for i in idx])
-        fl = torch.tensor([self.frames[i] for i in idx])
-        sl = (fl + r - 1) // r
-        n, s = int(tl.max()), int(sl.max())
-        m = self.mels[idx[0]].shape[1]
-        tokens = torch.zeros(len(idx), n, dtype=torch.int64)
-        mels = torch.full((len(idx), s * r, m), self.floor)
-        centers = torch.zeros(len(idx), s)
-        for j, i in enumerate(idx):
-            tokens[j, : tl[j]] = self.tokens[i]
-            mels[j, : fl[j]] = self.mels[i]
-            centers[j, : sl[j]] = self.centers[i]
-            centers[j, sl[j]:] = float(tl[j] - 1)
-        gate = (torch.arange(s)[None, :] >= (sl - 1)[:, None]).float()
-        return tokens, tl, mels, fl, gate, sl, centers
-
-
-def make_batches(lengths, batch_size: int, rng: random.Random, shuffle: bool = True) -> list[list[int]]:
-    """Length-bucketed batches of `batch_size` (jittered sort, so buckets change between epochs)."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i] * (1.0 + (0.1 * rng.random() if shuffle else 0)))
-    batches = [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
-    if shuffle:
-        rng.shuffle(batches)
-    return batches
 
 
 def tts_losses(model, batch, settings: TtsTrainSettings):
