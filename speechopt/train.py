@@ -54,6 +54,32 @@ class TrainSettings:
     average: int = 1  # average the weights of this many best validation checkpoints at the end (1: off)
 
 
+def save_train_state(state_dir: Path, model, optim, progress: dict) -> None:
+    """Model and optimizer state (state.pt) and progress (progress.json), each replaced atomically, so an
+    interrupted save leaves the previous resumable state."""
+    import torch
+
+    from speechopt.io import atomic_write_text
+
+    tmp = state_dir / ".state.pt.tmp"
+    torch.save({"model": model.state_dict(), "optim": optim.state_dict()}, tmp)
+    tmp.replace(state_dir / "state.pt")
+    atomic_write_text(state_dir / "progress.json", json.dumps(progress, indent=1))
+
+
+def load_train_state(state_dir: Path, model, optim) -> dict | None:
+    """The progress of a saved run, with its model and optimizer state loaded (tensors only:
+    weights_only), or None when `state_dir` holds no state."""
+    import torch
+
+    if not (state_dir / "state.pt").is_file():
+        return None
+    state = torch.load(state_dir / "state.pt", weights_only=True)
+    model.load_state_dict(state["model"])
+    optim.load_state_dict(state["optim"])
+    return json.loads((state_dir / "progress.json").read_text())
+
+
 def lr_factor(progress: float, warmup: float) -> float:
     """Warm-up then cosine decay to 2% of the peak; `progress` runs from 0 to 1."""
     if progress < warmup:
@@ -263,11 +289,9 @@ def train_asr(settings: TrainSettings, data: str | Path, out: str | Path, val_da
     ctc = torch.nn.CTCLoss(blank=tokenizer.blank_id, zero_infinity=True)
     state_dir = out.with_name(out.name + ".train-state")
     progress = {"epoch": 0, "step": 0, "elapsed": 0.0, "best_wer": None, "history": []}
-    if resume and (state_dir / "state.pt").is_file():
-        state = torch.load(state_dir / "state.pt", weights_only=True)
-        model.load_state_dict(state["model"])
-        optim.load_state_dict(state["optim"])
-        progress = json.loads((state_dir / "progress.json").read_text())
+    restored = load_train_state(state_dir, model, optim) if resume else None
+    if restored is not None:
+        progress = restored
         rng.seed(settings.seed + progress["step"])
         log(f"resumed at epoch {progress['epoch']}, step {progress['step']}, {progress['elapsed'] / 60:.1f} min")
     best_state = None
@@ -292,8 +316,7 @@ def train_asr(settings: TrainSettings, data: str | Path, out: str | Path, val_da
             torch.save(best_state, state_dir / "best.pt")
         if settings.average > 1:
             keep_snapshot(state_dir, progress, model.state_dict(), wer_now, settings.average)
-        torch.save({"model": model.state_dict(), "optim": optim.state_dict()}, state_dir / "state.pt")
-        (state_dir / "progress.json").write_text(json.dumps(progress))
+        save_train_state(state_dir, model, optim, progress)
 
     state_dir.mkdir(parents=True, exist_ok=True)
     model.train()

@@ -218,7 +218,7 @@ def load_tts_model(run_dir: str | Path):
 def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = False, log=print):
     import torch
 
-    from speechopt.train import lr_factor
+    from speechopt.train import load_train_state, lr_factor, save_train_state
     from speechopt.tts_text import TtsTokenizer
 
     out = Path(out)
@@ -254,11 +254,9 @@ def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = Fa
 
     optim = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     progress = {"epoch": 0, "step": 0, "elapsed": 0.0, "best": None, "history": []}
-    if resume and (state_dir / "state.pt").is_file():
-        state = torch.load(state_dir / "state.pt", weights_only=True)
-        model.load_state_dict(state["model"])
-        optim.load_state_dict(state["optim"])
-        progress = json.loads((state_dir / "progress.json").read_text())
+    restored = load_train_state(state_dir, model, optim) if resume else None
+    if restored is not None:
+        progress = restored
         rng.seed(settings.seed + progress["step"])
         torch.manual_seed(settings.seed + progress["step"])
         log(f"resumed at epoch {progress['epoch']}, step {progress['step']}, {progress['elapsed'] / 60:.1f} min")
@@ -303,9 +301,7 @@ def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = Fa
                          {"steps": progress["step"], "train_minutes": round(progress["elapsed"] / 60, 2),
                           "parameters": n_params, "data": str(data), "val_data": str(val_data),
                           "validation": entry})
-        torch.save({"model": model.state_dict(), "optim": optim.state_dict()}, state_dir / ".state.pt.tmp")
-        (state_dir / ".state.pt.tmp").replace(state_dir / "state.pt")
-        (state_dir / "progress.json").write_text(json.dumps(progress, indent=1))
+        save_train_state(state_dir, model, optim, progress)
 
     model.train()
     last_val = time.monotonic()
