@@ -29,6 +29,15 @@ MANIFEST = "manifest.json"
 SCHEMA_VERSION = 2  # 2: named graphs (1: one `signature`, still read)
 FORMATS = ("pytorch", "torchscript", "exported-program", "onnx", "tensorrt", "pipeline")
 MAIN_GRAPH = "model"  # the one graph of a single-graph artifact
+# What a manifest says about its own files and history, as opposed to what the model is and what its task
+# needs (frontend, tokenizer, mel settings, ...), which an artifact derived from it keeps.
+OWN_FIELDS = ("files", "lineage", "created", "name", "graphs", "format", "versions", "metrics", "validation",
+              "export", "notes", "schema", "signature")
+
+
+def inherited_fields(manifest: dict) -> dict:
+    """The fields an artifact derived from `manifest` (exported, pruned, fine-tuned) keeps."""
+    return {k: v for k, v in manifest.items() if k not in OWN_FIELDS}
 
 
 def dynamic_axes(tensors: list[dict]) -> dict:
@@ -93,6 +102,12 @@ class Artifact:
     @property
     def name(self) -> str:
         return self.manifest.get("name") or self.path.name
+
+    def required(self, key: str, what: str) -> dict:
+        """The manifest field `key`, or one line saying that this artifact lacks `what` its task needs."""
+        if key not in self.manifest:
+            raise SpeechoptError(f"{self.path}: the manifest of this {self.task} artifact has no {what}")
+        return self.manifest[key]
 
     @property
     def graphs(self) -> dict[str, dict]:

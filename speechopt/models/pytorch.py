@@ -6,7 +6,7 @@ model, named by the architecture's export config.
 
 from __future__ import annotations
 
-from speechopt.artifact import Artifact, write_artifact
+from speechopt.artifact import Artifact, inherited_fields, write_artifact
 from speechopt.errors import SpeechoptError
 from speechopt.models.registry import get_architecture
 
@@ -32,8 +32,9 @@ def save_pytorch_artifact(out, model, arch: str, config: dict, task_fields: dict
 
 
 def task_fields(artifact: Artifact) -> dict:
-    """The manifest fields a derived artifact (pruned, fine-tuned) keeps from its parent for the task."""
-    return {k: artifact.manifest[k] for k in ("frontend", "tokenizer") if k in artifact.manifest}
+    """The manifest fields a derived artifact (pruned, fine-tuned) keeps from its parent for the task
+    (frontend and tokenizer for ASR, tokenizer and mel settings for TTS); task and architecture are the saver's."""
+    return {k: v for k, v in inherited_fields(artifact.manifest).items() if k not in ("task", "architecture")}
 
 
 def load_pytorch_model(artifact: Artifact):

@@ -15,8 +15,6 @@ from pathlib import Path
 
 from speechopt.errors import SpeechoptError
 
-TASK_FIELDS = ("tokenizer", "mel", "inference")
-
 
 def tts_fields(tokenizer, mel_config, inference: dict | None = None) -> dict:
     fields = {"tokenizer": tokenizer.to_dict(), "mel": mel_config.to_dict()}
@@ -25,25 +23,16 @@ def tts_fields(tokenizer, mel_config, inference: dict | None = None) -> dict:
     return fields
 
 
-def tts_task_fields(artifact) -> dict:
-    """The manifest fields a derived artifact keeps from its TTS parent."""
-    return {k: artifact.manifest[k] for k in TASK_FIELDS if k in artifact.manifest}
-
-
 def tokenizer_of(artifact):
     from speechopt.tts_text import TtsTokenizer
 
-    if "tokenizer" not in artifact.manifest:
-        raise SpeechoptError(f"{artifact.path}: a tts artifact needs a `tokenizer` in its manifest")
-    return TtsTokenizer.from_dict(artifact.manifest["tokenizer"])
+    return TtsTokenizer.from_dict(artifact.required("tokenizer", "a `tokenizer`"))
 
 
 def mel_config_of(artifact):
     from speechopt.audio.mel import MelConfig
 
-    if "mel" not in artifact.manifest:
-        raise SpeechoptError(f"{artifact.path}: a tts artifact needs its `mel` settings in its manifest")
-    return MelConfig.from_dict(artifact.manifest["mel"])
+    return MelConfig.from_dict(artifact.required("mel", "its `mel` settings"))
 
 
 def artifact_from_run(run_dir, out, overwrite: bool = False):

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from speechopt.artifact import Artifact, graph_entry, library_versions, load_artifact, write_artifact
+from speechopt.artifact import Artifact, graph_entry, inherited_fields, library_versions, load_artifact, write_artifact
 from speechopt.errors import SpeechoptError
 from speechopt.steps.export import exporters, validation
 
@@ -29,9 +29,7 @@ NOTE_PT2 = ("loading a .pt2 (torch.export.load) uses pickle in torch 2.13 and is
 NOTE_PT2_RNN = ("the LSTM/GRU layers run as a torch.export while_loop, one step at a time: correct, but run eagerly "
                 "(torch.export.load(...).module()) it is far slower than eager PyTorch (measured 30-140x on crnn-ctc); "
                 "use --to onnx for serving")
-# Manifest fields that describe the source file or its history, not what every format of the model shares.
-NOT_INHERITED = ("files", "lineage", "created", "name", "graphs", "format", "versions", "metrics", "validation",
-                 "export", "notes", "schema", "signature")
+
 
 
 def export_model(source, to: str, out, *, mode: str = "trace", opset: int = 17, exporter: str = "auto",
@@ -80,7 +78,7 @@ def export_model(source, to: str, out, *, mode: str = "trace", opset: int = 17, 
     graphs = config.graphs()
     files = {g: config.graph_file(g, SUFFIXES[to]) for g in graphs}
 
-    manifest = {k: v for k, v in artifact.manifest.items() if k not in NOT_INHERITED}
+    manifest = inherited_fields(artifact.manifest)
     manifest.update(format=to, graphs={g: graph_entry(files[g], *graphs[g]) for g in graphs},
                     versions=library_versions(*(("onnx", "onnxruntime", "onnxscript") if to == "onnx" else ())))
     settings = {"to": to, "atol": atol, "threads": runner_threads, "validation_data": str(data_path),

@@ -6,23 +6,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from speechopt.errors import SpeechoptError
 
 
 def frontend_config(artifact):
     from speechopt.audio.features import FrontendConfig
 
-    if "frontend" not in artifact.manifest:
-        raise SpeechoptError(f"{artifact.path}: an asr artifact needs `frontend` settings in its manifest")
-    return FrontendConfig.from_dict(artifact.manifest["frontend"])
+    return FrontendConfig.from_dict(artifact.required("frontend", "`frontend` settings"))
 
 
 def tokenizer(artifact):
     from speechopt.text import CharTokenizer
 
-    if "tokenizer" not in artifact.manifest:
-        raise SpeechoptError(f"{artifact.path}: an asr artifact needs a `tokenizer` in its manifest")
-    return CharTokenizer.from_dict(artifact.manifest["tokenizer"])
+    return CharTokenizer.from_dict(artifact.required("tokenizer", "a `tokenizer`"))
 
 
 @dataclass
