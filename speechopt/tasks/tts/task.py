@@ -75,8 +75,12 @@ class TtsTask(Task):
         if artifact.format == "pipeline":
             from speechopt.models.tts.pipeline import load_pipeline
 
-            _, acoustic, vocoder = load_pipeline(artifact)
-            return acoustic, vocoder
+            # driver, data, scoring and the bench record all ask: verify (hash) the components once
+            cache = self.__dict__.setdefault("_pipelines", {})
+            key = (str(artifact.path), artifact.checksum)
+            if key not in cache:
+                cache[key] = load_pipeline(artifact)[1:]
+            return cache[key]
         from speechopt.models.tts.artifact import mel_config_of
         from speechopt.models.tts.vocoder import griffin_lim_vocoder
 
@@ -202,6 +206,7 @@ class TtsTask(Task):
         """Mels and alignments in `path`; steps and the gate in the JSON. Vocoding and the round-trip ASR run
         later, in `accuracy` (the parent process), so they count in neither the timings nor the worker's peak
         memory."""
+        acoustic, vocoder = self.parts(artifact)
         arrays = {}
         for i, o in enumerate(outputs):
             arrays[f"mel_{i}"] = o["mel"]
@@ -209,8 +214,7 @@ class TtsTask(Task):
         np.savez_compressed(path, **arrays)
         return {"texts": data.texts, "durations": list(data.durations), "steps": [o["steps"] for o in outputs],
                 "gate_fired": [o["gate_fired"] for o in outputs], "frames": [len(o["mel"]) for o in outputs],
-                "mel": self.parts(artifact)[0].manifest.get("mel"), "outputs_file": str(path),
-                "griffin_lim": asdict(self.parts(artifact)[1].settings)}
+                "mel": acoustic.manifest.get("mel"), "outputs_file": str(path), "griffin_lim": asdict(vocoder.settings)}
 
     def _vocoded(self, result) -> dict:
         """Griffin-Lim audio of a bench result's mels and the bundled ASR's transcripts of it (`DEFAULT_ASR`, 1
