@@ -15,15 +15,17 @@ from speechopt.errors import SpeechoptError
 
 @command(app, "export")
 def export_cmd(
-    artifact: str = typer.Argument(..., help="A pytorch ASR artifact (or zoo:NAME)."),
+    artifact: str = typer.Argument(..., help="A pytorch ASR or TTS artifact (or zoo:NAME)."),
     to: str = typer.Option(..., "--to", help="torchscript, onnx or exported-program (torch.export)."),
     out: Path = typer.Option(..., "--out", "-o", help="Artifact folder to write."),
     mode: str = typer.Option("trace", help="torchscript: trace or script."),
     opset: int = typer.Option(17, help="onnx: opset version."),
     exporter: str = typer.Option("auto", help="onnx: auto, dynamo or legacy (auto tests and falls back)."),
-    validation_data: str = typer.Option("zoo:eval", help="Real utterances the export is validated on."),
-    max_validation_utts: int = typer.Option(32, help="Utterances used for validation."),
-    atol: float = typer.Option(1e-3, help="Largest allowed |log-prob difference| against PyTorch."),
+    validation_data: Optional[str] = typer.Option(None, help="Real data the export is validated on (default: the "
+                                                  "task's evaluation set, zoo:eval or zoo:tts-eval)."),
+    max_validation_utts: int = typer.Option(32, help="Utterances (sentences) used for validation."),
+    atol: float = typer.Option(1e-3, help="Largest allowed |difference| against PyTorch (ASR: log-probs; TTS: each "
+                               "graph on unseen shapes and the first decoder step; whole mels have fixed limits)."),
     threads: Optional[int] = threads_option(),
     overwrite: bool = typer.Option(False),
 ) -> None:
@@ -35,7 +37,8 @@ def export_cmd(
     from speechopt.zoo import resolve
 
     art = export_model(resolve(artifact), to, out, mode=mode, opset=opset, exporter=exporter,
-                       validation_data=resolve(validation_data), max_validation_utts=max_validation_utts,
+                       validation_data=resolve(validation_data) if validation_data else None,
+                       max_validation_utts=max_validation_utts,
                        atol=atol, threads=threads, overwrite=overwrite)
     v = art.manifest.get("validation", {})
     how = art.manifest.get("export", {}).get("exporter", art.format)
@@ -50,7 +53,7 @@ AGREEMENT = [("max_abs_diff", "max |diff|", ".4f"), ("identical_transcripts", "i
 
 @command(app, "quantize")
 def quantize_cmd(
-    artifact: str = typer.Argument(..., help="An onnx (any method) or pytorch (dynamic) ASR artifact."),
+    artifact: str = typer.Argument(..., help="An onnx (any method) or pytorch (dynamic) ASR or TTS artifact."),
     out: Path = typer.Option(..., "--out", "-o", help="Artifact folder to write."),
     method: str = typer.Option("dynamic", help="dynamic (int8 weights), static (int8 QDQ, calibrated) or fp16."),
     weight_type: str = typer.Option("qint8", help="dynamic: qint8 or quint8."),
@@ -62,7 +65,8 @@ def quantize_cmd(
     calibrate_method: str = typer.Option("minmax", help="static: minmax, percentile or entropy."),
     fp16_ops: Optional[list[str]] = typer.Option(None, "--fp16-op", metavar="<op>",
                                                  help="fp16: op types computed in float16 (repeatable)."),
-    validation_data: str = typer.Option("zoo:eval", help="Utterances the result is checked on."),
+    validation_data: Optional[str] = typer.Option(None, help="Data the result is checked on (default: the task's "
+                                                  "evaluation set)."),
     overwrite: bool = typer.Option(False),
 ) -> None:
     """Quantize to dynamic int8, static int8 (QDQ) or fp16.
@@ -76,7 +80,8 @@ def quantize_cmd(
                                 op_types=op_types or [], calibration_data=str(resolve(calibration_data)) if calibration_data else None,
                                 calibration_size=calibration_size, calibrate_method=calibrate_method,
                                 fp16_ops=fp16_ops or [])
-    art = quantize(resolve(artifact), out, settings, validation_data=str(resolve(validation_data)), overwrite=overwrite)
+    art = quantize(resolve(artifact), out, settings,
+                   validation_data=str(resolve(validation_data)) if validation_data else None, overwrite=overwrite)
     v = art.manifest["validation"]
     # what agreement means is the task's: ASR counts identical transcripts, TTS mel distances
     shown = [(k, label, spec) for k, label, spec in AGREEMENT if v.get(k) is not None]

@@ -55,7 +55,7 @@ def _sample(artifact: Artifact, manifest: str | None, count: int):
     from speechopt.zoo import resolve
 
     task = task_of(artifact)
-    data = task.load_data(artifact, resolve(manifest or "zoo:eval"))
+    data = task.load_data(artifact, resolve(manifest or task.default_data))
     return task, task.sample(data, count)
 
 

@@ -38,7 +38,7 @@ def export_model(source, to: str, out, *, mode: str = "trace", opset: int = 17, 
     """Export the pytorch artifact `source` (path, `zoo:NAME` or Artifact) to format `to` at `out`.
 
     `mode` (trace|script) applies to torchscript; `opset` and `exporter` (auto|dynamo|legacy) to onnx.
-    `validation_data` is a manifest of real data (default: the bundled eval set); the first
+    `validation_data` is a manifest of real data (default: the task's bundled evaluation set); the first
     `max_validation_utts` items are used. `threads` sets torch's and onnxruntime's intra-op threads (default:
     torch's current setting). Raises SpeechoptError, writing nothing, when export or validation fails.
     """
@@ -69,7 +69,7 @@ def export_model(source, to: str, out, *, mode: str = "trace", opset: int = 17, 
     # The exported graphs run with as many threads as the source, so neither oversubscribes a busy machine.
     runner_threads = int(threads) if threads else torch.get_num_threads()
     task = task_of(artifact)
-    data_path = _validation_manifest(validation_data)
+    data_path = _validation_manifest(validation_data, task)
     data = task.load_data(artifact, data_path, max_items=max_validation_utts, progress="validation data")
     arch = artifact.architecture["name"]
     config = get_architecture(arch).export_config(artifact.manifest)
@@ -152,19 +152,17 @@ def _load_source(source) -> Artifact:
     return artifact
 
 
-def _validation_manifest(validation_data) -> Path:
-    from speechopt.zoo import resolve, zoo_root
+def _validation_manifest(validation_data, task) -> Path:
+    """The manifest given, or the task's bundled evaluation set (ASR: zoo:eval; TTS: zoo:tts-eval)."""
+    from speechopt.zoo import resolve
 
-    if validation_data is not None:
-        path = resolve(validation_data)
-        if not path.exists():
-            raise SpeechoptError(f"{path}: validation manifest not found")
-        return path
-    bundled = zoo_root() / "data" / "eval" / "manifest.jsonl"
-    if not bundled.is_file():
-        raise SpeechoptError("no validation data: pass a manifest of real utterances (--data); "
-                             "the bundled eval set is not installed")
-    return bundled
+    path = resolve(validation_data if validation_data is not None else task.default_data)
+    if not path.exists():
+        if validation_data is None:
+            raise SpeechoptError(f"no validation data: pass a manifest (--validation-data); the bundled "
+                                 f"{task.default_data} is not installed")
+        raise SpeechoptError(f"{path}: validation manifest not found")
+    return path
 
 
 def _require_onnx() -> None:
