@@ -32,6 +32,17 @@ def evaluate_artifact(artifact_path, manifest_path, batch_size: int = 1, threads
     """
     if batch_size < 1:
         raise SpeechoptError(f"--batch-size must be at least 1, got {batch_size}")
+    if threads is not None and threads < 1:
+        raise SpeechoptError(f"threads must be a positive integer, got {threads}")
+    from speechopt.artifact import load_artifact
+
+    if load_artifact(artifact_path).task == "vocoder":  # no runner graphs: the vocoder alone on real mels
+        from speechopt.tasks.tts.vocoder_eval import evaluate_vocoder
+
+        if device != "cpu":
+            raise SpeechoptError("a vocoder artifact is evaluated on cpu")
+        return {"format": "pytorch", **evaluate_vocoder(load_artifact(artifact_path), manifest_path, max_items,
+                                                        threads or 1)}
     artifact, task = _open(artifact_path, device, threads)
     if manifest_path is None:  # the task's own bundled evaluation set
         from speechopt.zoo import resolve

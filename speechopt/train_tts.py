@@ -43,7 +43,7 @@ from speechopt.audio.mel import MelConfig
 from speechopt.data.tts_dataset import TtsDataset, make_batches
 from speechopt.errors import SpeechoptError
 
-ARCHS = ("tacotron2", "fastspeech")
+ARCHS = ("tacotron2", "tacotron", "fastspeech")
 
 
 @dataclass
@@ -72,29 +72,31 @@ class TtsTrainSettings:
     max_utterances: int | None = None
 
 
-def build_tts_model(arch: str, config: dict):
+def _model_class(arch: str):
     if arch == "tacotron2":
         from speechopt.models.tts.tacotron2 import Tacotron2
 
-        return Tacotron2(**config)
+        return Tacotron2
+    if arch == "tacotron":
+        from speechopt.models.tts.tacotron import Tacotron
+
+        return Tacotron
     if arch == "fastspeech":
         from speechopt.models.tts.fastspeech import FastSpeech
 
-        return FastSpeech(**config)
+        return FastSpeech
     raise SpeechoptError(f"unknown TTS architecture {arch!r} ({', '.join(ARCHS)})")
+
+
+def build_tts_model(arch: str, config: dict):
+    return _model_class(arch)(**config)
 
 
 def full_config(arch: str, config: dict) -> dict:
     """The constructor defaults overlaid with `config`: the complete config that rebuilds the model."""
     import inspect
 
-    if arch == "tacotron2":
-        from speechopt.models.tts.tacotron2 import Tacotron2 as cls
-    elif arch == "fastspeech":
-        from speechopt.models.tts.fastspeech import FastSpeech as cls
-    else:
-        raise SpeechoptError(f"unknown TTS architecture {arch!r} ({', '.join(ARCHS)})")
-    sig = inspect.signature(cls.__init__)
+    sig = inspect.signature(_model_class(arch).__init__)
     out = {k: p.default for k, p in sig.parameters.items() if k != "self"}
     out.update(config)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
@@ -107,12 +109,17 @@ def tts_losses(model, batch, settings: TtsTrainSettings):
 
     from speechopt.models.tts.layers import guided_attention_prior, lengths_to_mask
 
-    tokens, tl, mels, fl, gate_t, sl, centers = batch
-    mel, post, gate, align = model(tokens, tl, mels)
+    tokens, tl, mels, fl, gate_t, sl, centers, *linear = batch
     fmask = lengths_to_mask(fl, mels.shape[1]).unsqueeze(-1).float()
     denom = fmask.sum() * mels.shape[2]
+    if linear:  # Tacotron: the post-net predicts the log linear magnitude (its L1 is "l1_post")
+        mel, post, gate, align = model(tokens, tl, mels, mel_lengths=fl)
+        target = linear[0]
+        l1_post = ((post - target).abs() * fmask).sum() / (fmask.sum() * target.shape[2])
+    else:
+        mel, post, gate, align = model(tokens, tl, mels)
+        l1_post = ((post - mels).abs() * fmask).sum() / denom
     l1 = ((mel - mels).abs() * fmask).sum() / denom
-    l1_post = ((post - mels).abs() * fmask).sum() / denom
     gate_loss = F.binary_cross_entropy_with_logits(gate, gate_t, pos_weight=torch.tensor(settings.gate_pos_weight))
     smask = lengths_to_mask(sl, gate.shape[1]).float()
     loss = l1 + l1_post + gate_loss
@@ -158,7 +165,7 @@ def validate(model, data: TtsDataset, settings: TtsTrainSettings, batch_size: in
         diag, ratio = [], []
         r = data.reduction
         for idx in make_batches(data.frames[:k], 16, random.Random(0), shuffle=False):
-            tokens, tl, _, fl, _, sl, _ = data.batch(idx)
+            tokens, tl, _, fl, _, sl, *_ = data.batch(idx)
             cap = int(sl.max() * 2 + 20)
             res = model.infer(tokens, tl, max_steps=cap, gate_threshold=settings.gate_threshold, prenet_seed=0)
             for j in range(len(idx)):
@@ -246,8 +253,11 @@ def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = Fa
         train_set = FastSpeechDataset(data, mel_config, tokenizer, settings.max_utterances, log)
         val_set = FastSpeechDataset(val_data, mel_config, tokenizer, None, log, "validation")
     else:
-        train_set = TtsDataset(data, mel_config, tokenizer, r, settings.guided_prior, settings.max_utterances, log)
-        val_set = TtsDataset(val_data, mel_config, tokenizer, r, settings.guided_prior, None, log, "validation")
+        linear = settings.arch == "tacotron"  # its post-net's target: the log linear magnitude
+        train_set = TtsDataset(data, mel_config, tokenizer, r, settings.guided_prior, settings.max_utterances, log,
+                               linear=linear)
+        val_set = TtsDataset(val_data, mel_config, tokenizer, r, settings.guided_prior, None, log, "validation",
+                             linear=linear)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"{settings.arch}: {n_params:,} parameters, reduction {r}, config {json.dumps(config)}")
     log(f"mel: {mel_config.describe()}")

@@ -67,10 +67,17 @@ def add_to_zoo(src: str | Path, name: str, data: str | Path | None = None, overw
     from speechopt.tasks import task_of
 
     artifact = load_artifact(src)
-    task = task_of(artifact)
-    data = data or task.default_data
-    result = evaluate_artifact(artifact.path, resolve(data), batch_size=1, **task.zoo_evaluation_options)
-    figures = task.zoo_figures(result)
+    if artifact.task == "vocoder":  # scored by copy synthesis on the TTS evaluation set
+        from speechopt.tasks.tts.vocoder_eval import vocoder_zoo_figures
+
+        data = data or "zoo:tts-eval"
+        result = evaluate_artifact(artifact.path, resolve(data), threads=1)
+        figures = vocoder_zoo_figures(result)
+    else:
+        task = task_of(artifact)
+        data = data or task.default_data
+        result = evaluate_artifact(artifact.path, resolve(data), batch_size=1, **task.zoo_evaluation_options)
+        figures = task.zoo_figures(result)
     dst = zoo_root() / "models" / name
     with atomic_dir(dst, overwrite=overwrite) as tmp:
         for f in artifact.manifest["files"]:

@@ -33,6 +33,8 @@ def eval_cmd(
     Works on pytorch, torchscript, exported-program, onnx and tensorrt artifacts through the same runners
     as `bench`. WER and CER are computed after the text normalization printed with them. A TTS artifact
     synthesizes the manifest's texts, vocodes them with Griffin-Lim and transcribes them with zoo:crnn-ctc.
+    A vocoder artifact (WaveNet) is scored by copy synthesis: it vocodes the mels of the manifest's own
+    audio, beside Griffin-Lim of the same mels.
     """
     from speechopt.evaluate import evaluate_artifact
     from speechopt.zoo import resolve
@@ -41,7 +43,13 @@ def eval_cmd(
 
     result = evaluate_artifact(resolve(artifact), resolve(data) if data else None, batch_size=batch_size, threads=threads,
                                device=device, max_items=max_utterances, decoder=decoder, lexicon=lexicon, beam=beam)
-    typer.echo(f"{result['artifact']} ({result['format']}): {get_task(result['task']).describe_score(result)}")
+    if result["task"] == "vocoder":
+        from speechopt.tasks.tts.vocoder_eval import describe_vocoder_eval
+
+        described = describe_vocoder_eval(result)
+    else:
+        described = get_task(result["task"]).describe_score(result)
+    typer.echo(f"{result['artifact']} ({result['format']}): {described}")
     write_json(json_out, result)
 
 

@@ -61,13 +61,15 @@ def train_tts_cmd(
     data: str = typer.Option(..., help="Training corpus (from `speechopt data synth --tts`) or its manifest."),
     val_data: str = typer.Option(..., help="Validation corpus: picks the checkpoint (never the evaluation set)."),
     out: Path = typer.Option(..., "--out", "-o", help="Artifact folder to write (the run folder is OUT.train-run)."),
-    arch: str = typer.Option("tacotron2", help="Architecture: tacotron2 (autoregressive) or fastspeech (durations from espeak)."),
+    arch: str = typer.Option("tacotron2", help="Architecture: tacotron2 (autoregressive), fastspeech (durations "
+                             "from espeak) or wavenet (a vocoder: trained on the corpus audio and its mels)."),
     time_budget: Optional[float] = typer.Option(None, help="Minutes of training (LR schedule over time)..."),
     max_steps: Optional[int] = typer.Option(None, help="...or this many steps..."),
     epochs: Optional[int] = typer.Option(None, help="...or this many epochs."),
     config: Optional[list[str]] = kv_option("--config", "Architecture option k=v (repeatable), e.g. reduction=3."),
     lr: float = typer.Option(1e-3, help="Peak learning rate."),
-    batch_size: int = typer.Option(32, min=1, help="Sentences per batch."),
+    batch_size: Optional[int] = typer.Option(None, min=1, help="Sentences per batch (default 32; wavenet: 8 "
+                                             "crops of 16 frames)."),
     val_every: float = typer.Option(10.0, help="Minutes between validations."),
     seed: int = typer.Option(0),
     threads: Optional[int] = threads_option("torch threads (default 1: training beside other work)."),
@@ -87,10 +89,23 @@ def train_tts_cmd(
         raise SpeechoptError(f"{out} already exists (use --overwrite to replace it)")
     if time_budget is None and max_steps is None and epochs is None:
         raise SpeechoptError("give --time-budget, --max-steps or --epochs")
-    settings = TtsTrainSettings(arch=arch, config=parse_kv(config), lr=lr, batch_size=batch_size,
+    run = out.with_name(out.name + ".train-run")
+    if arch == "wavenet":
+        from speechopt.models.tts.vocoder import wavenet_from_run
+        from speechopt.train_wavenet import WaveNetTrainSettings, train_wavenet
+
+        if epochs is not None:
+            raise SpeechoptError("wavenet trains for --time-budget or --max-steps (an epoch is one crop an utterance)")
+        settings = WaveNetTrainSettings(config=parse_kv(config), lr=lr, batch_size=batch_size or 8,
+                                        time_budget_min=time_budget, max_steps=max_steps, val_every_min=val_every,
+                                        seed=seed, threads=threads or 1)
+        train_wavenet(settings, resolve(data), resolve(val_data), run, resume=resume, log=to_stderr)
+        art = wavenet_from_run(run, out, overwrite=overwrite)
+        typer.echo(f"wrote {art.path}: wavenet vocoder; run folder {run}")
+        return
+    settings = TtsTrainSettings(arch=arch, config=parse_kv(config), lr=lr, batch_size=batch_size or 32,
                                 time_budget_min=time_budget, max_steps=max_steps, epochs=epochs,
                                 val_every_min=val_every, seed=seed, threads=threads or 1)
-    run = out.with_name(out.name + ".train-run")
     train_tts(settings, resolve(data), resolve(val_data), run, resume=resume, log=to_stderr)
     art = artifact_from_run(run, out, overwrite=overwrite)
     typer.echo(f"wrote {art.path}: {art.architecture['name']} (graphs {', '.join(art.graphs)}); run folder {run}")

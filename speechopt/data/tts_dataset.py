@@ -30,7 +30,7 @@ class TtsDataset:
     """Token ids, log-mels and guided-attention centres of a TTS manifest, computed once."""
 
     def __init__(self, manifest, mel_config: MelConfig, tokenizer, reduction: int, prior: str = "words",
-                 max_utterances: int | None = None, log=print, label="train"):
+                 max_utterances: int | None = None, log=print, label="train", linear: bool = False):
         import torch
 
         from speechopt.audio.io import load_audio
@@ -42,6 +42,8 @@ class TtsDataset:
         rows = read_tts_manifest(manifest)[:max_utterances]
         extractor = MelExtractor(mel_config)
         self.texts, self.tokens, self.mels, self.centers = [], [], [], []
+        # `linear`: also ln(max(|STFT|, clamp)) (T, n_fft / 2 + 1), kept as float16 (Tacotron's post-net target)
+        self.linear = [] if linear else None
         step_ms = 1000.0 * reduction * mel_config.hop_length / mel_config.sample_rate
         t0 = time.monotonic()
         for row in rows:
@@ -57,10 +59,13 @@ class TtsDataset:
             self.texts.append(row["text"])
             self.tokens.append(torch.tensor(ids, dtype=torch.int64))
             self.mels.append(mel.float().contiguous())
+            if self.linear is not None:
+                self.linear.append(log_magnitude(extractor, audio, mel_config).half())
             self.centers.append(torch.from_numpy(c))
         self.frames = [int(m.shape[0]) for m in self.mels]
         self.reduction = reduction
         self.floor = float(mel_config.floor)
+        self.clamp = float(mel_config.clamp)
         log(f"{label}: {len(rows)} utterances, {sum(self.frames) / mel_config.frames_per_second / 60:.1f} min, "
             f"features in {time.monotonic() - t0:.0f} s")
 
@@ -87,7 +92,24 @@ class TtsDataset:
             centers[j, : sl[j]] = self.centers[i]
             centers[j, sl[j]:] = float(tl[j] - 1)
         gate = (torch.arange(s)[None, :] >= (sl - 1)[:, None]).float()
-        return tokens, tl, mels, fl, gate, sl, centers
+        if self.linear is None:
+            return tokens, tl, mels, fl, gate, sl, centers
+        lin = torch.full((len(idx), s * r, self.linear[idx[0]].shape[1]), math.log(self.clamp))
+        for j, i in enumerate(idx):
+            lin[j, : fl[j]] = self.linear[i].float()
+        return tokens, tl, mels, fl, gate, sl, centers, lin
+
+
+def log_magnitude(extractor, audio, mel_config):
+    """ln(max(|STFT|, clamp)) (T, n_fft / 2 + 1) of a waveform, frames as the mel's."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+    with torch.no_grad():
+        mag = extractor.magnitude(x)  # |STFT| ** magnitude_power
+        if mel_config.magnitude_power != 1.0:
+            mag = mag.pow(1.0 / mel_config.magnitude_power)
+        return torch.log(mag.clamp(min=mel_config.clamp))
 
 
 def make_batches(lengths, batch_size: int, rng: random.Random, shuffle: bool = True) -> list[list[int]]:

@@ -85,6 +85,17 @@ _REGISTRY: dict[str, Architecture] = {
             export="speechopt.models.tts.export:Tacotron2ExportConfig",
         ),
         Architecture(
+            "tacotron", "tts", "speechopt.models.tts.tacotron:Tacotron",
+            # the constructor's defaults (speechopt.models.tts.tacotron.Tacotron)
+            {"vocab_size": 34, "n_mels": 80, "n_freq": 513, "reduction": 3, "embedding_dim": 128,
+             "encoder_prenet_dims": [128, 64], "encoder_bank": 8, "cbhg_channels": 64, "highway_layers": 2,
+             "encoder_gru": 64, "prenet_dims": [128, 64], "prenet_dropout": 0.5, "attention_rnn_dim": 128,
+             "attention_dim": 64, "decoder_rnn_dim": 128, "post_bank": 8, "post_gru": 64, "encoder_dropout": 0.5},
+            "Tacotron: CBHG encoder, content attention GRU decoder (residual GRUs, reduction factor, stop gate), "
+            "post-CBHG to a log linear spectrogram for Griffin-Lim; three graphs (encoder, decoder_step, postnet)",
+            export="speechopt.models.tts.export:TacotronExportConfig",
+        ),
+        Architecture(
             "fastspeech", "tts", "speechopt.models.tts.fastspeech:FastSpeech",
             # the constructor's defaults (speechopt.models.tts.fastspeech.FastSpeech)
             {"vocab_size": 34, "n_mels": 80, "d_model": 128, "heads": 2, "ffn_dim": 384, "ffn_kernel": 3,
@@ -93,6 +104,16 @@ _REGISTRY: dict[str, Architecture] = {
             "FastSpeech: FFT-block encoder, duration predictor (espeak durations), tensor-op length regulator, "
             "FFT-block decoder; one graph (model) with dynamic text and frame lengths",
             export="speechopt.models.tts.fastspeech_export:FastSpeechExportConfig",
+        ),
+        Architecture(
+            "wavenet", "vocoder", "speechopt.models.tts.wavenet:WaveNet",
+            # the constructor's defaults (speechopt.models.tts.wavenet.WaveNet); mel_mean/std: the training set's
+            {"n_mels": 80, "classes": 256, "residual_channels": 32, "gate_channels": 64, "skip_channels": 64,
+             "layers": 16, "dilation_cycle": 8, "cond_channels": 32, "upsample_scales": [4, 5, 10],
+             "mel_mean": 0.0, "mel_std": 1.0},
+            "WaveNet vocoder: mu-law 256, dilated causal convolutions (kernel 2), gated units, residual and skip "
+            "connections, learned upsampling of the mel; naive and cached (fast WaveNet) generation",
+            export="speechopt.models.tts.wavenet_export:WaveNetExportConfig",
         ),
         Architecture(
             "griffin-lim", "vocoder", "speechopt.models.tts.griffin_lim:GriffinLim",

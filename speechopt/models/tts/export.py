@@ -34,12 +34,14 @@ CHECK_SHAPES = {"encoder": ((1, 3), (3, 11)), "decoder_step": ((1, 3), (3, 11)),
 
 class Tacotron2ExportConfig(ExportConfig):
     tolerance = 1e-3
+    architecture = "tacotron2"
+    state_names = STATE_NAMES
 
     def __init__(self, manifest: dict):
         super().__init__(manifest)
         from speechopt.models.registry import get_architecture
 
-        self.config = get_architecture("tacotron2").full_config(self.config)
+        self.config = get_architecture(self.architecture).full_config(self.config)
 
     # -- sizes ---------------------------------------------------------------------------------------
     @property
@@ -50,12 +52,20 @@ class Tacotron2ExportConfig(ExportConfig):
     def prenet_dims(self) -> list[int]:
         return [int(d) for d in self.config["prenet_dims"]]
 
+    @property
+    def encoder_dim(self) -> int:
+        return int(self.config["encoder_dim"])
+
     def state_tensors(self, prefix: str = "") -> list[dict]:
         c = self.config
-        ha, hd, e = int(c["attention_rnn_dim"]), int(c["decoder_rnn_dim"]), int(c["encoder_dim"])
+        ha, hd, e = int(c["attention_rnn_dim"]), int(c["decoder_rnn_dim"]), self.encoder_dim
         shapes = {"att_h": ("batch", ha), "att_c": ("batch", ha), "dec_h": ("batch", hd), "dec_c": ("batch", hd),
+                  "dec_h1": ("batch", hd), "dec_h2": ("batch", hd),
                   "att_w": ("batch", "text"), "att_w_cum": ("batch", "text"), "context": ("batch", e)}
-        return [tensor(prefix + name, "float32", *shapes[name]) for name in STATE_NAMES]
+        return [tensor(prefix + name, "float32", *shapes[name]) for name in self.state_names]
+
+    def postnet_output(self) -> dict:
+        return tensor("mel", "float32", "batch", "frames", self.n_mels)
 
     def prenet_mask_names(self) -> list[str]:
         return [f"prenet_mask_{i}" for i in range(len(self.prenet_dims))]
@@ -63,7 +73,7 @@ class Tacotron2ExportConfig(ExportConfig):
     # -- graphs --------------------------------------------------------------------------------------
     def graphs(self):
         c = self.config
-        e, a, r = int(c["encoder_dim"]), int(c["attention_dim"]), int(c["reduction"])
+        e, a, r = self.encoder_dim, int(c["attention_dim"]), int(c["reduction"])
         memory = [tensor("memory", "float32", "batch", "text", e),
                   tensor("processed_memory", "float32", "batch", "text", a)]
         step_in = ([tensor("prev_frame", "float32", "batch", self.n_mels)] + self.state_tensors() + memory
@@ -74,8 +84,7 @@ class Tacotron2ExportConfig(ExportConfig):
         return {
             "encoder": ([tensor("tokens", "int64", "batch", "text"), tensor("lengths", "int64", "batch")], memory),
             "decoder_step": (step_in, step_out),
-            "postnet": ([tensor("decoder_mel", "float32", "batch", "frames", self.n_mels)],
-                        [tensor("mel", "float32", "batch", "frames", self.n_mels)]),
+            "postnet": ([tensor("decoder_mel", "float32", "batch", "frames", self.n_mels)], [self.postnet_output()]),
         }
 
     def modules(self, model):
@@ -100,14 +109,16 @@ class Tacotron2ExportConfig(ExportConfig):
             out[t["name"]] = (0.5 * rng.standard_normal(shape)).astype(np.float32)
         w = rng.random((batch, length)) * mask
         out["att_w"] = (w / w.sum(1, keepdims=True)).astype(np.float32)
-        out["att_w_cum"] = (out["att_w"] * rng.integers(1, 5, (batch, 1))).astype(np.float32)
-        out["memory"] = rng.standard_normal((batch, length, int(c["encoder_dim"]))).astype(np.float32)
+        if "att_w_cum" in out:
+            out["att_w_cum"] = (out["att_w"] * rng.integers(1, 5, (batch, 1))).astype(np.float32)
+        out["memory"] = rng.standard_normal((batch, length, self.encoder_dim)).astype(np.float32)
         out["processed_memory"] = rng.standard_normal((batch, length, int(c["attention_dim"]))).astype(np.float32)
         out["mask"] = mask
         keep = 1.0 - float(c["prenet_dropout"])
         for name, d in zip(self.prenet_mask_names(), self.prenet_dims):
             out[name] = ((rng.random((batch, d)) < keep) / keep).astype(np.float32)
-        return out
+        # the graph's inputs, in its order (Tacotron's step does not take the previous attention weights)
+        return {t["name"]: out[t["name"]] for t in self.graphs()["decoder_step"][0]}
 
     def example_inputs(self, graph: str) -> tuple:
         import torch
@@ -151,5 +162,31 @@ class Tacotron2ExportConfig(ExportConfig):
         return worst
 
     def onnx_exporters(self, model):
+        if self.architecture == "tacotron":
+            return ["legacy"], ("Tacotron has GRU layers (CBHG GRUs, attention and decoder GRU cells): torch 2.13's "
+                                "dynamo exporter cannot keep their axes dynamic")
         return ["legacy"], ("Tacotron 2 has LSTM layers (encoder BiLSTM, attention and decoder LSTMCells): torch 2.13's "
                             "dynamo exporter cannot keep their axes dynamic")
+
+
+class TacotronExportConfig(Tacotron2ExportConfig):
+    """Tacotron: the same three graphs with its own states (GRU cells: no cell state; content attention: the
+    weights are an output, `new_att_w`, not an input) and a post-net that outputs the log linear magnitude,
+    `linear` (batch, frames, n_freq)."""
+
+    architecture = "tacotron"
+    state_names = ("att_h", "dec_h1", "dec_h2", "att_w", "context")
+
+    @property
+    def encoder_dim(self) -> int:
+        return 2 * int(self.config["encoder_gru"])
+
+    def postnet_output(self) -> dict:
+        return tensor("linear", "float32", "batch", "frames", int(self.config["n_freq"]))
+
+    def graphs(self):
+        graphs = super().graphs()
+        step_in, step_out = graphs["decoder_step"]
+        # the weights are an output only (content attention does not read the previous step's)
+        graphs["decoder_step"] = ([t for t in step_in if t["name"] != "att_w"], step_out)
+        return graphs

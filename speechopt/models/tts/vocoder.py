@@ -33,6 +33,7 @@ from speechopt.errors import SpeechoptError
 VOCODER_TASK = "vocoder"
 SETTINGS_FILE = "vocoder.json"
 GRIFFIN_LIM = "griffin-lim"
+WAVENET = "wavenet"
 
 
 @dataclass(frozen=True)
@@ -48,15 +49,26 @@ class Vocoder:
     path: str | None = None
     checksum: str | None = None
 
-    def __call__(self, mel, threads: int | None = 1) -> np.ndarray:
+    def __call__(self, mel, threads: int | None = 1, linear=None) -> np.ndarray:
         """Log-mel (frames, n_mels) in `mel_config`'s scale -> float32 waveform of (frames - 1) * hop samples;
-        an empty waveform for fewer than 2 frames (nothing to invert). `threads`: torch intra-op threads while
-        it runs (restored after), as `griffin_lim`."""
+        an empty waveform for fewer than 2 frames (nothing to invert). `linear`: the log linear magnitude of
+        the same frames (Tacotron's post-net), inverted directly instead of the mel's pseudo-inverse.
+        `threads`: torch intra-op threads while it runs (restored after), as `griffin_lim`."""
         from speechopt.models.tts.griffin_lim import griffin_lim
 
         if len(mel) < 2:
             return np.zeros(0, np.float32)
-        return griffin_lim(mel, self.mel_config, self.settings, threads)
+        return griffin_lim(mel, self.mel_config, self.settings, threads, linear=linear)
+
+    def many(self, mels, threads: int | None = 1, progress=None, linears=None) -> list[np.ndarray]:
+        """`self(mel)` for each of `mels` (with its `linears` entry if given); `progress(n)` after each (a
+        vocoder that batches overrides this)."""
+        out = []
+        for i, mel in enumerate(mels):
+            out.append(self(mel, threads, linear=None if linears is None else linears[i]))
+            if progress is not None:
+                progress(1)
+        return out
 
     def describe(self) -> dict:
         """What results record about the vocoder: name, its settings, and the artifact it came from if any."""
@@ -64,6 +76,67 @@ class Vocoder:
         if self.path is not None:
             info.update(artifact=self.path, checksum=self.checksum)
         return info
+
+
+@dataclass(frozen=True)
+class WaveNetSettings:
+    """How a WaveNet vocoder generates: the sampling seed and temperature, cached (fast WaveNet) or naive
+    generation (the same samples), and how many mels are generated together."""
+
+    seed: int = 0
+    temperature: float = 1.0
+    cached: bool = True
+    batch: int = 16
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise SpeechoptError(f"WaveNet temperature must be > 0, got {self.temperature}")
+        if self.batch < 1:
+            raise SpeechoptError(f"WaveNet batch must be >= 1, got {self.batch}")
+
+    def to_dict(self) -> dict:
+        return {"seed": self.seed, "temperature": self.temperature, "cached": self.cached, "batch": self.batch,
+                "sampling": "softmax(logits / temperature), one uniform draw a sample (inverse CDF)",
+                "generation": "cached: per-layer queues (fast WaveNet)" if self.cached else "naive: the receptive "
+                "field recomputed a sample"}
+
+
+@dataclass(frozen=True)
+class WaveNetVocoder(Vocoder):
+    """A trained WaveNet (`speechopt.models.tts.wavenet`) as a vocoder: mels of similar length are generated
+    together (`settings.batch` at a time), each cut to (frames - 1) * hop samples like Griffin-Lim's."""
+
+    model: object = None
+
+    def __call__(self, mel, threads: int | None = 1, linear=None) -> np.ndarray:
+        return self.many([mel], threads)[0]
+
+    def many(self, mels, threads: int | None = 1, progress=None, linears=None) -> list[np.ndarray]:
+        """Generated from the mels (a linear magnitude, if given, is not what a WaveNet listens to)."""
+        import torch
+
+        from speechopt.threads import torch_threads
+
+        hop = self.mel_config.hop_length
+        # fewer than 2 frames: nothing to generate (empty audio, as Griffin-Lim's)
+        out: list = [np.zeros(0, np.float32) if len(m) < 2 else None for m in mels]
+        order = sorted((i for i in range(len(mels)) if out[i] is None), key=lambda i: len(mels[i]))
+        if progress is not None and len(order) < len(mels):
+            progress(len(mels) - len(order))
+        with torch_threads(threads):
+            for k in range(0, len(order), self.settings.batch):
+                idx = order[k : k + self.settings.batch]
+                frames = max(len(mels[i]) for i in idx)
+                batch = np.stack([np.pad(np.asarray(mels[i], np.float32), ((0, frames - len(mels[i])), (0, 0)),
+                                         mode="edge") for i in idx])
+                audio = self.model.generate(torch.from_numpy(batch), num_samples=max(0, frames - 1) * hop,
+                                            seed=self.settings.seed, temperature=self.settings.temperature,
+                                            cached=self.settings.cached).numpy()
+                for j, i in enumerate(idx):
+                    out[i] = audio[j, : max(0, len(mels[i]) - 1) * hop].astype(np.float32)
+                    if progress is not None:
+                        progress(1)
+        return out
 
 
 def griffin_lim_vocoder(mel_config, settings=None) -> Vocoder:
@@ -116,10 +189,11 @@ def _settings_config(settings) -> dict:
     return {"n_iter": int(settings.n_iter), "momentum": float(settings.momentum), "init": settings.init}
 
 
-def load_vocoder(artifact) -> Vocoder:
-    """The `Vocoder` of a vocoder artifact (an Artifact, a folder or `zoo:NAME`), from its checksummed
-    `vocoder.json`. Refuses, in one line, an artifact of another task, an architecture other than
-    griffin-lim, and a manifest that disagrees with its settings file."""
+def load_vocoder(artifact, wavenet: WaveNetSettings | None = None) -> Vocoder:
+    """The `Vocoder` of a vocoder artifact (an Artifact, a folder or `zoo:NAME`): Griffin-Lim from its
+    checksummed `vocoder.json`, WaveNet from its weights (generated with `wavenet` settings). Refuses, in one
+    line, an artifact of another task, an unknown architecture, and a Griffin-Lim manifest that disagrees
+    with its settings file."""
     from speechopt.artifact import Artifact, load_artifact
     from speechopt.audio.mel import MelConfig
     from speechopt.models.tts.griffin_lim import GriffinLimSettings
@@ -132,9 +206,11 @@ def load_vocoder(artifact) -> Vocoder:
         arch = (artifact.manifest.get("architecture") or {}).get("name", "?")
         raise SpeechoptError(f"{artifact.path}: needs a vocoder artifact, this one is {artifact.task} ({arch})")
     arch = (artifact.manifest.get("architecture") or {}).get("name")
+    if arch == WAVENET:
+        return load_wavenet(artifact, wavenet)
     if arch != GRIFFIN_LIM:
         raise SpeechoptError(f"{artifact.path}: vocoder architecture {arch!r} is not supported here (supported: "
-                             f"{GRIFFIN_LIM})")
+                             f"{GRIFFIN_LIM}, {WAVENET})")
     try:
         saved = json.loads(artifact.file(SETTINGS_FILE).read_text(encoding="utf-8"))
         config, mel = saved["settings"], MelConfig.from_dict(saved["mel"])
@@ -145,6 +221,45 @@ def load_vocoder(artifact) -> Vocoder:
         raise SpeechoptError(f"{artifact.path}: the manifest's mel or Griffin-Lim settings differ from its checksummed "
                              f"{SETTINGS_FILE}; the manifest was edited: rewrite the vocoder artifact")
     return Vocoder(GRIFFIN_LIM, mel, settings, str(artifact.path), artifact.checksum)
+
+
+def load_wavenet(artifact, settings: WaveNetSettings | None = None) -> WaveNetVocoder:
+    """A WaveNet vocoder artifact's model (weights verified by `load_artifact`) with its mel settings."""
+    from speechopt.models.pytorch import load_pytorch_model
+    from speechopt.models.tts.artifact import mel_config_of
+
+    mel = mel_config_of(artifact)
+    model = load_pytorch_model(artifact)
+    if model.hop_length != mel.hop_length or model.n_mels != mel.n_mels:
+        raise SpeechoptError(f"{artifact.path}: the WaveNet upsamples by {model.hop_length} with {model.n_mels} mels, "
+                             f"its mel settings say hop {mel.hop_length}, {mel.n_mels} mels")
+    return WaveNetVocoder(WAVENET, mel, settings or WaveNetSettings(), str(artifact.path), artifact.checksum, model)
+
+
+def wavenet_from_run(run_dir, out, overwrite: bool = False):
+    """Write the vocoder artifact of a `speechopt.train_wavenet` run folder at `out`; returns the Artifact."""
+    from speechopt.audio.mel import MelConfig
+    from speechopt.io import sha256_file
+    from speechopt.models.pytorch import load_weights, save_pytorch_artifact
+    from speechopt.models.registry import get_architecture
+
+    run_dir = Path(run_dir)
+    cfg_path, weights = run_dir / "config.json", run_dir / "model.safetensors"
+    for p in (cfg_path, weights):
+        if not p.is_file():
+            raise SpeechoptError(f"{run_dir}: not a WaveNet training run folder ({p.name} is missing)")
+    try:
+        cfg = json.loads(cfg_path.read_text())
+        arch, config, mel = cfg["architecture"]["name"], dict(cfg["architecture"]["config"]), MelConfig.from_dict(cfg["mel"])
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise SpeechoptError(f"{cfg_path}: not a WaveNet run config ({type(exc).__name__}: {exc})") from None
+    if arch != WAVENET:
+        raise SpeechoptError(f"{cfg_path}: architecture {arch}, not {WAVENET}")
+    model = load_weights(get_architecture(arch).build(config), weights, arch)
+    summary = {k: v for k, v in (cfg.get("training") or {}).items() if not isinstance(v, (dict, list))}
+    settings = {"run_dir": str(run_dir), "weights_sha256": sha256_file(weights), "training": summary}
+    return save_pytorch_artifact(out, model, arch, config, {"mel": mel.to_dict()}, step="import-wavenet-run",
+                                 settings=settings, overwrite=overwrite)
 
 
 def mel_differences(acoustic_mel: dict, vocoder_mel: dict) -> dict:

@@ -1,8 +1,12 @@
-"""The Tacotron 2 loop over three graphs, the same on every backend (pytorch, torchscript, onnx runners).
+"""The attention-decoder loop over three graphs (Tacotron 2 and Tacotron), the same on every backend
+(pytorch, torchscript, onnx runners), and the one-graph FastSpeech driver.
 
 encoder once -> decoder_step until the stop gate (state fed back) -> postnet. Everything between the graph
 calls is numpy: initial states, the prenet dropout masks, the stop test and the frame bookkeeping, so
-two backends differ only by what their graphs compute.
+two backends differ only by what their graphs compute. The states are what the step graph declares: each
+input `x` with an output `new_x` (Tacotron 2: LSTM h and c, attention weights and their running sum,
+context; Tacotron: GRU states, attention weights, context). A post-net that outputs `linear` (Tacotron's
+log linear magnitude) leaves the decoder's mel as "mel" and adds "linear" for Griffin-Lim.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from speechopt.errors import SpeechoptError
 from speechopt.tasks.base import Driver
 
 GRAPHS = ("encoder", "decoder_step", "postnet")
-STATE_NAMES = ("att_h", "att_c", "dec_h", "dec_c", "att_w", "att_w_cum", "context")
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,11 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
 
 
-class Tacotron2Driver(Driver):
+class AttentionDriver(Driver):
     """`driver({"tokens": (B, T), "lengths": (B,)})` -> {"mel" (B, F, n_mels) after the postnet, zero past each
     sentence's end, "mel_lengths" (B,) frames, "steps" (B,) decoder steps, "gate_fired" (B,) bool,
-    "alignments" (B, S, T)}; `{"sequence": [item, ...]}` runs the items one after another (a list back).
+    "alignments" (B, S, T)} (+ "linear" (B, F, n_freq) for a post-net to the linear magnitude);
+    `{"sequence": [item, ...]}` runs the items one after another (a list back).
 
     Unpadded batches only (the exported encoder is traced without padding): the task runs one sentence at a
     time."""
@@ -61,13 +65,16 @@ class Tacotron2Driver(Driver):
     def __init__(self, artifact, device="cpu", threads=None, options=None, settings: SynthesisSettings | None = None):
         missing = [g for g in GRAPHS if g not in artifact.graphs]
         if missing:
-            raise SpeechoptError(f"{artifact.path}: a Tacotron 2 artifact has graphs {', '.join(GRAPHS)}; "
+            raise SpeechoptError(f"{artifact.path}: an attention TTS artifact has graphs {', '.join(GRAPHS)}; "
                                  f"this one lacks {', '.join(missing)}")
         super().__init__(artifact, device, threads, options)
         self.settings = settings or SynthesisSettings()
         step = artifact.graphs["decoder_step"]
         self._inputs = {t["name"]: t for t in step["inputs"]}
         self._mask_names = [n for n in self._inputs if n.startswith("prenet_mask_")]
+        outputs = {t["name"] for t in step["outputs"]}
+        self.state_names = [n for n in self._inputs if "new_" + n in outputs]
+        self.linear = any(t["name"] == "linear" for t in artifact.graphs["postnet"]["outputs"])
         frames = next(t for t in step["outputs"] if t["name"] == "frames")["shape"][-1]
         self.n_mels = int(self._inputs["prev_frame"]["shape"][-1])
         self.reduction = int(frames) // self.n_mels
@@ -95,9 +102,9 @@ class Tacotron2Driver(Driver):
         tokens, lengths = inputs["tokens"], inputs["lengths"]
         batch, text = tokens.shape
         if not np.all(lengths == text):
-            raise SpeechoptError("the Tacotron 2 driver takes unpadded sentences (one at a time)")
+            raise SpeechoptError("the attention TTS driver takes unpadded sentences (one at a time)")
         enc = self.runners["encoder"].infer({"tokens": tokens, "lengths": lengths})
-        feeds = {name: self._zeros(name, batch, text) for name in STATE_NAMES}
+        feeds = {name: self._zeros(name, batch, text) for name in self.state_names}
         feeds.update(prev_frame=np.zeros((batch, self.n_mels), np.float32), memory=enc["memory"],
                      processed_memory=enc["processed_memory"], mask=np.arange(text)[None, :] < lengths[:, None])
         rng = None if s.prenet_seed is None else np.random.default_rng(s.prenet_seed)
@@ -116,7 +123,7 @@ class Tacotron2Driver(Driver):
             stop = _sigmoid(out["gate"]) > s.gate_threshold
             fired |= stop & ~finished
             finished |= stop
-            for name in STATE_NAMES:
+            for name in self.state_names:
                 feeds[name] = out["new_" + name]
             feeds["prev_frame"] = frame.reshape(batch, self.reduction, self.n_mels)[:, -1]
             if finished.all():
@@ -126,9 +133,17 @@ class Tacotron2Driver(Driver):
         mel_lengths = steps * self.reduction
         valid = (np.arange(mel.shape[1])[None, :] < mel_lengths[:, None])[..., None]
         mel = (mel * valid).astype(np.float32)  # frames past a sentence's end must not reach its postnet window
-        post = self.runners["postnet"].infer({"decoder_mel": mel})["mel"] * valid
-        return {"mel": post.astype(np.float32), "mel_before_postnet": mel, "mel_lengths": mel_lengths,
-                "steps": steps, "gate_fired": fired, "alignments": np.stack(aligns, 1)}
+        post = self.runners["postnet"].infer({"decoder_mel": mel})
+        result = {"mel_before_postnet": mel, "mel_lengths": mel_lengths, "steps": steps, "gate_fired": fired,
+                  "alignments": np.stack(aligns, 1)}
+        if self.linear:
+            result.update(mel=mel, linear=(post["linear"] * valid).astype(np.float32))
+        else:
+            result["mel"] = (post["mel"] * valid).astype(np.float32)
+        return result
+
+
+
 
 
 class FastSpeechDriver(Driver):

@@ -50,19 +50,13 @@ def alignment_summary(outputs, data) -> dict:
 
 def own_audio_distance(outputs, data, indices, mel_config, threads: int | None = 1) -> dict:
     """Mel L1 and MCD of the synthesized mels against the mels of the synthesizer's own audio."""
-    import torch
-
     from speechopt.audio.io import load_audio
     from speechopt.audio.mel import MelExtractor
     from speechopt.tasks.tts.metrics import mcd, mel_l1
+    from speechopt.threads import torch_threads
 
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(int(threads))
-    try:
+    with torch_threads(threads):
         return _own_audio_distance(outputs, data, indices, mel_config, MelExtractor(mel_config), load_audio, mcd, mel_l1)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _own_audio_distance(outputs, data, indices, mel_config, extractor, load_audio, mcd, mel_l1) -> dict:
@@ -82,12 +76,13 @@ def _own_audio_distance(outputs, data, indices, mel_config, extractor, load_audi
                     "MCD DTW-aligned"}
 
 
-def vocode(mel, mel_config, settings, threads: int | None = 1) -> np.ndarray:
+def vocode(mel, mel_config, settings, linear=None, threads: int | None = 1) -> np.ndarray:
+    """Griffin-Lim of a mel (or of `linear`, Tacotron's log linear magnitude of the same frames)."""
     from speechopt.models.tts.griffin_lim import griffin_lim
 
     if len(mel) < 2:
         return np.zeros(0, np.float32)
-    return griffin_lim(mel, mel_config, settings, threads)
+    return griffin_lim(mel, mel_config, settings, threads, linear=linear)
 
 
 def roundtrip_scores(audios, sample_rate: int, texts, asr: str, decoder="greedy", lexicon=None, beam=16,

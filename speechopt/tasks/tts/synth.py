@@ -115,12 +115,12 @@ def synthesize(artifact_path, texts: list[str] | None = None, texts_file=None, o
     results, audios = [], []
     with task.driver(artifact, device, threads, settings=settings) as driver:
         warm = task.run(driver, data.subset([0]), progress=False)[0]  # warm-up: first calls pay for allocation
-        voc(warm["mel"], threads or 1)  # ... and the vocoder its filterbank inverse
+        voc(warm["mel"][:3], threads or 1)  # ... and the vocoder its set-up (a few frames: WaveNet is slow)
         for i in range(len(data)):
             t0 = time.perf_counter()
             out_i = task.run(driver, data.subset([i]), progress=False)[0]
             t1 = time.perf_counter()
-            audio = voc(out_i["mel"], threads or 1)
+            audio = voc(out_i["mel"], threads or 1, linear=out_i.get("linear"))
             t2 = time.perf_counter()
             seconds = len(audio) / mel_config.sample_rate
             results.append({"text": data.texts[i], "file": str(paths[i]), "audio_seconds": seconds,

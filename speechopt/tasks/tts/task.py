@@ -26,8 +26,9 @@ import numpy as np
 
 from speechopt.errors import SpeechoptError
 from speechopt.tasks.base import Metric, Task
-from speechopt.tasks.tts.driver import FastSpeechDriver, SynthesisSettings, Tacotron2Driver
+from speechopt.tasks.tts.driver import AttentionDriver, FastSpeechDriver, SynthesisSettings
 from speechopt.tasks.tts.scoring import (
+    _load_arrays,
     _load_mels,
     si_sdr,
     alignment_summary,
@@ -91,7 +92,7 @@ class TtsTask(Task):
             raise SpeechoptError(f"{artifact.path}: needs a tts artifact, this one is {artifact.task}")
         acoustic, _ = self.parts(artifact)  # a pipeline runs its acoustic model's graphs
         # an autoregressive model has a step graph to loop over; a non-autoregressive one is one graph
-        kind = Tacotron2Driver if "decoder_step" in acoustic.graphs else FastSpeechDriver
+        kind = AttentionDriver if "decoder_step" in acoustic.graphs else FastSpeechDriver
         return kind(acoustic, device, threads, options=lambda g: self.runner_options(acoustic, g, device),
                     settings=settings or self.settings)
 
@@ -150,6 +151,8 @@ class TtsTask(Task):
                                 "alignment": np.asarray(out["alignments"][0, :s], np.float32),
                                 # the first decoder step's frames: computed before any output is fed back
                                 "first_step": np.asarray(out["mel_before_postnet"][0, : driver.reduction], np.float32)})
+                if "linear" in out:  # Tacotron: the post-net's log linear magnitude, what Griffin-Lim inverts
+                    outputs[-1]["linear"] = np.asarray(out["linear"][0, :n], np.float32)
                 advance(1)
         data.durations = [max(0, len(o["mel"]) - 1) * mel.hop_length / mel.sample_rate for o in outputs]
         return outputs
@@ -175,7 +178,7 @@ class TtsTask(Task):
             result["own_audio"] = own_audio_distance(outputs, data, own, mel_config, threads)
             result["own_audio"]["mcd_formula"] = MCD_DESCRIPTION
         if roundtrip:
-            audios = [voc(o["mel"], threads) for o in outputs]
+            audios = voc.many([o["mel"] for o in outputs], threads, linears=[o.get("linear") for o in outputs])
             rt = roundtrip_scores(audios, mel_config.sample_rate, data.texts, asr, decoder, lexicon, beam, threads)
             result.update(rt)
             result["vocoder"] = voc.describe()
@@ -188,16 +191,22 @@ class TtsTask(Task):
                 result["floor"] = {k: floor[k] for k in ("wer", "cer", "utterances")}
                 result["floor"]["what"] = ("the same ASR on the manifest's audio of the same sentences (the "
                                            "synthesizer's own audio when the manifest is its corpus)")
-                # the vocoder's share: Griffin-Lim of the true audio's mel, then the same ASR (between floor and
+                # the vocoder's share: the vocoder on the true audio's mel, then the same ASR (between floor and
                 # round trip: what is left above it is the acoustic model's)
                 from speechopt.audio.mel import MelExtractor
 
                 extractor = MelExtractor(mel_config)
-                true_gl = [voc(extractor(a).numpy(), threads) for a in floor_audio]
+                true_mels = [extractor(a).numpy() for a in floor_audio]
+                linears = None
+                if any("linear" in o for o in outputs):  # Tacotron's round trip inverts the linear magnitude
+                    from speechopt.data.tts_dataset import log_magnitude
+
+                    linears = [log_magnitude(extractor, a, mel_config).numpy() for a in floor_audio]
+                true_gl = voc.many(true_mels, threads, linears=linears)
                 ceiling = roundtrip_scores(true_gl, mel_config.sample_rate, [data.texts[i] for i in own], asr,
                                            decoder, lexicon, beam, threads)
                 result["vocoder_only"] = {k: ceiling[k] for k in ("wer", "cer", "utterances")}
-                result["vocoder_only"]["what"] = "the same ASR on Griffin-Lim of the manifest audio's own mel"
+                result["vocoder_only"]["what"] = f"the same ASR on {voc.name} of the manifest audio's own mel"
         result["synthesis"] = self.settings.to_dict()
         return result
 
@@ -211,10 +220,14 @@ class TtsTask(Task):
         for i, o in enumerate(outputs):
             arrays[f"mel_{i}"] = o["mel"]
             arrays[f"alignment_{i}"] = o["alignment"]
+            if "linear" in o:  # Tacotron: vocoded from its linear magnitude, as synth and eval do
+                arrays[f"linear_{i}"] = o["linear"]
         np.savez_compressed(path, **arrays)
         return {"texts": data.texts, "durations": list(data.durations), "steps": [o["steps"] for o in outputs],
                 "gate_fired": [o["gate_fired"] for o in outputs], "frames": [len(o["mel"]) for o in outputs],
-                "mel": acoustic.manifest.get("mel"), "outputs_file": str(path), "griffin_lim": asdict(vocoder.settings)}
+                "mel": acoustic.manifest.get("mel"), "outputs_file": str(path),
+                # the bench vocodes with Griffin-Lim (a pipeline's own settings if it has a Griffin-Lim vocoder)
+                "griffin_lim": asdict(vocoder.settings) if vocoder.name == "griffin-lim" else {}}
 
     def _vocoded(self, result) -> dict:
         """Griffin-Lim audio of a bench result's mels and the bundled ASR's transcripts of it (`DEFAULT_ASR`, 1
@@ -231,7 +244,8 @@ class TtsTask(Task):
         if key not in cache:
             mel_config = MelConfig.from_dict(result["mel"])
             gl = GriffinLimSettings(**result.get("griffin_lim", {}))  # the variant's own vocoder settings
-            audios = [vocode(m, mel_config, gl) for m in _load_mels(path)]
+            mels, linears = _load_mels(path), _load_arrays(path, "linear_")
+            audios = [vocode(m, mel_config, gl, linears[i] if linears else None) for i, m in enumerate(mels)]
             try:
                 hyps, info = transcribe_audio(audios, mel_config.sample_rate, DEFAULT_ASR, threads=1)
                 roundtrip = {"asr": info["asr"], "hypotheses": hyps, "vocoder": {"name": "griffin-lim", **gl.to_dict()}}
@@ -327,10 +341,12 @@ class TtsTask(Task):
                                      f"{b['steps']} decoder steps (gate {'fired' if b['gate_fired'] else 'never fired'}), "
                                      f"the source after {a['steps']} ({'fired' if a['gate_fired'] else 'cap'}); "
                                      "no artifact written")
-            diff = np.abs(a["mel"].astype(np.float64) - b["mel"])
             first = max(first, float(np.abs(a["first_step"].astype(np.float64) - b["first_step"]).max()))
-            worst = max(worst, float(diff.max()) if diff.size else 0.0)
-            means.append(float(diff.mean()) if diff.size else 0.0)
+            # Tacotron: its post-net's log linear magnitude (what is vocoded) is held to the same bounds
+            for key in ("mel", "linear") if "linear" in a else ("mel",):
+                diff = np.abs(a[key].astype(np.float64) - b[key])
+                worst = max(worst, float(diff.max()) if diff.size else 0.0)
+                means.append(float(diff.mean()) if diff.size else 0.0)
             mcds.append(mcd(a["mel"], b["mel"])["mcd_db"] or 0.0)
         where = f"on {len(data)} sentences; no artifact written"
         if not first <= atol:
@@ -357,7 +373,13 @@ class TtsTask(Task):
         d = [mcd(a["mel"], b["mel"], mel_config)["mcd_db"] for a, b in zip(parent, child)]
         diffs = [float(np.abs(a["mel"] - b["mel"]).max()) for a, b in zip(parent, child)
                  if a["mel"].shape == b["mel"].shape and a["mel"].size]
-        return {"sentences": len(parent), "utterances": len(parent),
+        extra = {}
+        if parent and "linear" in parent[0]:  # Tacotron: the post-net's linear magnitude, what is vocoded
+            lin = [float(np.abs(a["linear"] - b["linear"]).max()) for a, b in zip(parent, child)
+                   if a["linear"].shape == b["linear"].shape and a["linear"].size]
+            extra = {"linear_max_abs_diff": max(lin) if len(lin) == len(parent) and lin else None,
+                     "linear_l1": float(np.mean([mel_l1(a["linear"], b["linear"]) or 0.0 for a, b in zip(parent, child)]))}
+        return {"sentences": len(parent), "utterances": len(parent), **extra,
                 "max_abs_diff": max(diffs) if len(diffs) == len(parent) and diffs else None,
                 "same_length": sum(a["mel"].shape == b["mel"].shape for a, b in zip(parent, child)) / max(1, len(parent)),
                 "mel_l1": float(np.mean([x for x in l1 if x is not None] or [0.0])),
@@ -367,8 +389,9 @@ class TtsTask(Task):
     def describe_score(self, result):
         parts = []
         if "wer" in result:
+            vocoder = (result.get("vocoder") or {}).get("name", "griffin-lim")
             extra = [f"{name} {result[key]['wer']:.2%}" for key, name in (("floor", "floor"),
-                     ("vocoder_only", "Griffin-Lim of own audio")) if key in result]
+                     ("vocoder_only", f"{vocoder} of own audio")) if key in result]
             parts.append(f"round-trip WER {result['wer']:.2%}  CER {result['cer']:.2%}"
                          + (f" ({', '.join(extra)})" if extra else ""))
         parts.append(f"gate fired {result['gate_fired']:.0%}, monotonic {result['monotonic']:.0%}")
