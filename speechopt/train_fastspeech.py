@@ -4,9 +4,11 @@ The training loop, schedule (warm-up + cosine over the time budget), checkpoints
 `speechopt.train_tts`'s; this module adds what differs for a duration model:
 
 - `FastSpeechDataset` (a `TtsDataset` with reduction 1 and no attention prior) also holds the frames per
-  token of every utterance (`speechopt.models.tts.durations.token_durations`: characters from espeak's
-  word timings, pauses from its pause phonemes, summing to the utterance's mel frames); an utterance
-  without word timings (or whose text is not in normalized form) gets frames spread evenly, and is counted.
+  token of every utterance: with the phoneme front end espeak's own phoneme durations
+  (`speechopt.tts_phonemes.token_frames`); with characters `speechopt.models.tts.durations.token_durations`
+  (characters from espeak's word timings, pauses from its pause phonemes), summing to the utterance's mel
+  frames; a character utterance without word timings (or whose text is not in normalized form) gets frames
+  spread evenly, and is counted.
 - `fastspeech_train_losses`: L1 on real mel frames + `duration_weight` x MSE of log(1 + frames).
 - `validate_fastspeech`: teacher-forced losses on the validation set and, free running (predicted
   durations), the generated/true length ratio and the mean absolute duration error in frames per token.
@@ -29,6 +31,7 @@ class FastSpeechDataset(TtsDataset):
 
         from speechopt.data.tts_corpus import read_tts_manifest
         from speechopt.models.tts.durations import token_durations, uniform_durations
+        from speechopt.tts_phonemes import is_phonemes, token_frames
         from speechopt.tts_text import normalize_tts_text
 
         super().__init__(manifest, mel_config, tokenizer, 1, "diagonal", max_utterances, log, label)
@@ -36,7 +39,9 @@ class FastSpeechDataset(TtsDataset):
         self.durations, self.uniform = [], 0
         for row, ids, frames in zip(rows, self.tokens, self.frames):
             text = row["text"]
-            if row.get("words") and normalize_tts_text(text) == text and len(ids) == len(text) + 1:
+            if is_phonemes(tokenizer):  # espeak's own phoneme durations: exact
+                d = token_frames(row, frames, mel_config.hop_length, mel_config.sample_rate)
+            elif row.get("words") and normalize_tts_text(text) == text and len(ids) == len(text) + 1:
                 d = token_durations(row, frames, mel_config.hop_length, mel_config.sample_rate)
             else:
                 d = uniform_durations(len(ids), frames)

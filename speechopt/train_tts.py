@@ -49,6 +49,7 @@ ARCHS = ("tacotron2", "tacotron", "fastspeech")
 @dataclass
 class TtsTrainSettings:
     arch: str = "tacotron2"
+    frontend: str = "chars"  # chars | phonemes (espeak-ng's, `speechopt.tts_phonemes`)
     config: dict = field(default_factory=dict)
     mel: dict = field(default_factory=dict)
     lr: float = 1e-3
@@ -222,11 +223,34 @@ def load_tts_model(run_dir: str | Path):
     return model, cfg
 
 
+def make_tokenizer(frontend: str, data):
+    """Characters (the fixed `TtsTokenizer`), or the phonemes of the training corpus with its espeak voice."""
+    if frontend == "chars":
+        from speechopt.tts_text import TtsTokenizer
+
+        return TtsTokenizer()
+    if frontend != "phonemes":
+        raise SpeechoptError(f"unknown TTS front end {frontend!r} (chars or phonemes)")
+    from speechopt.data.tts_corpus import read_tts_manifest
+    from speechopt.tts_phonemes import DEFAULT_VOICE, PhonemeTokenizer
+
+    rows = read_tts_manifest(data)
+    if any("phonemes" not in r for r in rows[:1]):
+        raise SpeechoptError(f"{data}: the phoneme front end needs a corpus with espeak phonemes (speechopt data "
+                             "synth --tts)")
+    folder = Path(data) if Path(data).is_dir() else Path(data).parent
+    voice = dict(DEFAULT_VOICE)
+    if (folder / "settings.json").is_file():
+        s = json.loads((folder / "settings.json").read_text())
+        voice = {"name": s.get("voice", voice["name"]), "rate_wpm": s.get("rate_wpm", voice["rate_wpm"]),
+                 "pitch": s.get("pitch", voice["pitch"]), "pitch_range": s.get("pitch_range", voice["pitch_range"])}
+    return PhonemeTokenizer.build(rows, voice)
+
+
 def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = False, log=print):
     import torch
 
     from speechopt.train import load_train_state, lr_factor, save_train_state
-    from speechopt.tts_text import TtsTokenizer
 
     out = Path(out)
     state_dir = out / "train-state"
@@ -242,7 +266,7 @@ def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = Fa
     torch.manual_seed(settings.seed)
     rng = random.Random(settings.seed)
 
-    tokenizer = TtsTokenizer()
+    tokenizer = make_tokenizer(settings.frontend, data)
     mel_config = MelConfig(**settings.mel)
     config = full_config(settings.arch, {**settings.config, "vocab_size": len(tokenizer), "n_mels": mel_config.n_mels})
     model = build_tts_model(settings.arch, config)
@@ -371,6 +395,7 @@ def main(argv=None) -> None:
     for name in ("batch_size", "val_infer", "seed", "threads", "max_utterances"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(TtsTrainSettings, name))
     p.add_argument("--guided-prior", default="words", choices=("words", "diagonal"))
+    p.add_argument("--frontend", default="chars", choices=("chars", "phonemes"))
     a = vars(p.parse_args(argv))
     data, val_data, out, resume = a.pop("data"), a.pop("val_data"), a.pop("out"), a.pop("resume")
     a["config"] = json.loads(a["config"])

@@ -26,6 +26,16 @@ def word_prior_centers(text: str, words, duration_ms: float, num_steps: int, ste
     return np.interp(t, times, chars).astype(np.float32)
 
 
+def phoneme_prior_centers(phoneme_ms, num_steps: int, step_ms: float, num_tokens: int):
+    """The guided-attention prior under the phoneme front end: token k is attended from its phoneme's start
+    to its end (espeak's own durations), linear in between; the final mark and EOS at the end of the audio."""
+    ends = np.cumsum(np.asarray(phoneme_ms, dtype=np.float64))
+    times = np.concatenate([[0.0], ends])
+    index = np.arange(len(times), dtype=np.float64)  # phoneme k spans [times[k], times[k + 1])
+    t = (np.arange(num_steps) + 0.5) * step_ms
+    return np.clip(np.interp(t, times, index), 0, num_tokens - 1).astype(np.float32)
+
+
 class TtsDataset:
     """Token ids, log-mels and guided-attention centres of a TTS manifest, computed once."""
 
@@ -37,6 +47,7 @@ class TtsDataset:
         from speechopt.audio.mel import MelExtractor
         from speechopt.data.tts_corpus import read_tts_manifest
         from speechopt.models.tts.layers import diagonal_centers
+        from speechopt.tts_phonemes import is_phonemes
         from speechopt.tts_text import normalize_tts_text
 
         rows = read_tts_manifest(manifest)[:max_utterances]
@@ -46,12 +57,16 @@ class TtsDataset:
         self.linear = [] if linear else None
         step_ms = 1000.0 * reduction * mel_config.hop_length / mel_config.sample_rate
         t0 = time.monotonic()
+        phonemes = is_phonemes(tokenizer)
         for row in rows:
-            ids = tokenizer.encode(row["text"])
+            # the phoneme front end reads the row's espeak phonemes (what phonemizing its text gives)
+            ids = tokenizer.encode(row["text"], phonemes=row["phonemes"]) if phonemes else tokenizer.encode(row["text"])
             audio = load_audio(row["audio_filepath"], mel_config.sample_rate)
             mel = extractor(audio)  # (T, n_mels)
             steps = math.ceil(mel.shape[0] / reduction)
-            if prior == "words" and row.get("words") and normalize_tts_text(row["text"]) == row["text"]:
+            if prior == "words" and phonemes:
+                c = phoneme_prior_centers(row["phoneme_ms"], steps, step_ms, len(ids))
+            elif prior == "words" and row.get("words") and normalize_tts_text(row["text"]) == row["text"]:
                 c = word_prior_centers(row["text"], row["words"], 1000.0 * len(audio) / mel_config.sample_rate,
                                        steps, step_ms, len(ids))
             else:

@@ -1,7 +1,8 @@
 """TTS pytorch artifacts: a run folder of `speechopt.train_tts` (model.safetensors + config.json) -> an artifact.
 
 The manifest's task fields are what the TTS task and a vocoder read:
-- `tokenizer`: the text front end (`speechopt.tts_text.TtsTokenizer.to_dict`, with its normalization);
+- `tokenizer`: the text front end (characters, `speechopt.tts_text.TtsTokenizer.to_dict`, with its
+  normalization; or espeak phonemes, `speechopt.tts_phonemes.PhonemeTokenizer.to_dict`, with its voice);
 - `mel`: the mel settings (`speechopt.audio.mel.MelConfig.to_dict`): a vocoder compares them with its own
   and refuses a mismatch;
 - `inference`: the run's inference settings (gate threshold, prenet dropout), for information.
@@ -24,9 +25,10 @@ def tts_fields(tokenizer, mel_config, inference: dict | None = None) -> dict:
 
 
 def tokenizer_of(artifact):
-    from speechopt.tts_text import TtsTokenizer
+    """The artifact's text front end: characters or espeak phonemes (`speechopt.tts_phonemes`)."""
+    from speechopt.tts_phonemes import tokenizer_from_dict
 
-    return TtsTokenizer.from_dict(artifact.required("tokenizer", "a `tokenizer`"))
+    return tokenizer_from_dict(artifact.required("tokenizer", "a `tokenizer`"))
 
 
 def mel_config_of(artifact):
@@ -41,7 +43,7 @@ def artifact_from_run(run_dir, out, overwrite: bool = False):
     from speechopt.io import sha256_file
     from speechopt.models.pytorch import load_weights, save_pytorch_artifact
     from speechopt.models.registry import get_architecture
-    from speechopt.tts_text import TtsTokenizer
+    from speechopt.tts_phonemes import tokenizer_from_dict
 
     run_dir = Path(run_dir)
     cfg_path, weights = run_dir / "config.json", run_dir / "model.safetensors"
@@ -51,7 +53,7 @@ def artifact_from_run(run_dir, out, overwrite: bool = False):
     try:
         cfg = json.loads(cfg_path.read_text())
         arch, config = cfg["architecture"]["name"], dict(cfg["architecture"]["config"])
-        tokenizer, mel = TtsTokenizer.from_dict(cfg["tokenizer"]), MelConfig.from_dict(cfg["mel"])
+        tokenizer, mel = tokenizer_from_dict(cfg["tokenizer"]), MelConfig.from_dict(cfg["mel"])
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise SpeechoptError(f"{cfg_path}: not a TTS run config ({type(exc).__name__}: {exc})") from None
     a = get_architecture(arch)
