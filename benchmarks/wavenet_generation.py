@@ -8,6 +8,8 @@ sample for naive and cached generation at batch 1, and cached at larger batches 
 together: the per-step cost is shared, which is how `speechopt eval` vocodes a whole set), medians over
 `--repeats`, in one process, one after another. Whether the two give the same samples is checked on the
 same clip in float64 (exact) and float32 (a draw can flip where float rounding moves a class boundary).
+With `--onnx`, the vocoder task's driver (the loop `speechopt eval` and pipelines use) runs the step graph
+through the torch runner and through ONNX Runtime at the same batch sizes.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batches", default="1,4,16")
+    p.add_argument("--onnx", default=None, help="the same WaveNet exported (speechopt export --to onnx): its step "
+                   "graph through ONNX Runtime, driven by the vocoder task's loop")
     p.add_argument("--out", required=True, help="path stem: writes STEM.md and STEM.json")
     a = p.parse_args()
 
@@ -64,6 +68,22 @@ def main() -> None:
     rows = [{"generation": "naive", "batch": 1, "ms_per_step": timed(1, False)}]
     for b in [int(x) for x in a.batches.split(",")]:
         rows.append({"generation": "cached", "batch": b, "ms_per_step": timed(b, True)})
+    if a.onnx:
+        from speechopt.tasks import get_task
+
+        task = get_task("vocoder")
+        for art, label in ((load_artifact(resolve(a.vocoder)), "cached, task driver, torch runner"),
+                           (load_artifact(resolve(a.onnx)), "cached, task driver, ONNX Runtime")):
+            with task.driver(art, threads=a.threads) as d:
+                for b in [int(x) for x in a.batches.split(",")]:
+                    m = np.ascontiguousarray(mel.expand(b, -1, -1).numpy())
+                    d({"mel": m, "samples": min(samples, 400)})  # warm-up
+                    times = []
+                    for _ in range(a.repeats):
+                        t0 = time.perf_counter()
+                        d({"mel": m, "samples": samples, "seed": 0})
+                        times.append((time.perf_counter() - t0) * 1000 / samples)
+                    rows.append({"generation": label, "batch": b, "ms_per_step": times})
     naive = statistics.median(rows[0]["ms_per_step"])
     for r in rows:
         r["median_ms_per_step"] = statistics.median(r["ms_per_step"])
@@ -87,7 +107,7 @@ def main() -> None:
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
-    lines = [f"# WaveNet generation: naive vs cached (fast WaveNet)", "",
+    lines = ["# WaveNet generation: naive vs cached (fast WaveNet)", "",
              f"Measured {time.strftime('%Y-%m-%d')} with `benchmarks/wavenet_generation.py` on {cpu_label(machine)}, "
              f"{a.threads} thread(s), torch {torch.__version__}; {samples} samples ({a.seconds} s) of the mel of "
              f"`{row['audio_filepath']}`; {len(model.dilations)} layers, receptive field {model.receptive_field} "

@@ -8,6 +8,8 @@
 - Loss: L1 on the mel before and after the postnet (real frames only) + stop-gate BCE (positive from a
   sentence's last decoder step on, padding steps included, positives weighted by `gate_pos_weight`) +
   `guided_weight` x guided-attention loss.
+- Scheduled sampling (`feedback`, Tacotron 2 only, default 0): each step of each sentence is fed the model's
+  own previous frame instead of the true one with this probability (what free running feeds back).
 - Guided attention (Tachibana et al. 2017, "DCTTS"): the attention mass of each decoder step t is penalised
   by W[t, n] = 1 - exp(-((n - c_t)/N)^2 / (2 g^2)), g = `guided_sigma`, averaged over real steps as the
   per-step share of mass off the prior. The prior's centre c_t comes from espeak-ng's word events (the
@@ -65,6 +67,7 @@ class TtsTrainSettings:
     gate_pos_weight: float = 5.0
     guided_weight: float = 1.0
     duration_weight: float = 1.0  # fastspeech: weight of the log-duration MSE
+    feedback: float = 0.0  # tacotron2: scheduled sampling, the share of steps fed the model's own last frame
     guided_sigma: float = 0.15
     guided_prior: str = "words"  # words | diagonal
     gate_threshold: float = 0.5
@@ -118,7 +121,8 @@ def tts_losses(model, batch, settings: TtsTrainSettings):
         target = linear[0]
         l1_post = ((post - target).abs() * fmask).sum() / (fmask.sum() * target.shape[2])
     else:
-        mel, post, gate, align = model(tokens, tl, mels)
+        feedback = settings.feedback if model.training else 0.0
+        mel, post, gate, align = model(tokens, tl, mels, feedback=feedback) if feedback else model(tokens, tl, mels)
         l1_post = ((post - mels).abs() * fmask).sum() / denom
     l1 = ((mel - mels).abs() * fmask).sum() / denom
     gate_loss = F.binary_cross_entropy_with_logits(gate, gate_t, pos_weight=torch.tensor(settings.gate_pos_weight))
@@ -258,6 +262,10 @@ def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = Fa
         torch.set_num_threads(settings.threads)
     if settings.epochs is None and settings.time_budget_min is None and settings.max_steps is None:
         raise SpeechoptError("give --epochs, --max-steps or --time-budget")
+    if settings.feedback and settings.arch != "tacotron2":
+        raise SpeechoptError(f"--feedback (scheduled sampling) is implemented for tacotron2, not {settings.arch}")
+    if not 0.0 <= settings.feedback <= 1.0:
+        raise SpeechoptError(f"--feedback is a probability in [0, 1], got {settings.feedback}")
     if (state_dir / "progress.json").is_file() and not resume:
         raise SpeechoptError(f"{out} holds a run already (use --resume to continue it)")
     out.mkdir(parents=True, exist_ok=True)
@@ -390,7 +398,7 @@ def main(argv=None) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--resume", action="store_true")
     for name in ("lr", "weight_decay", "warmup", "grad_clip", "gate_pos_weight", "guided_weight", "guided_sigma",
-                 "gate_threshold", "val_every_min", "duration_weight"):
+                 "gate_threshold", "val_every_min", "duration_weight", "feedback"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(TtsTrainSettings, name))
     for name in ("batch_size", "val_infer", "seed", "threads", "max_utterances"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(TtsTrainSettings, name))

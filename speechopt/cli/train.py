@@ -69,6 +69,8 @@ def train_tts_cmd(
     config: Optional[list[str]] = kv_option("--config", "Architecture option k=v (repeatable), e.g. reduction=3."),
     frontend: str = typer.Option("chars", help="Text front end of an acoustic model: chars, or phonemes (espeak-ng's, "
                                  "with their exact durations; the corpus voice is recorded)."),
+    feedback: float = typer.Option(0.0, help="tacotron2: scheduled sampling, the share of decoder steps fed the "
+                                   "model's own previous frame in training (0: teacher forcing)."),
     lr: float = typer.Option(1e-3, help="Peak learning rate."),
     batch_size: Optional[int] = typer.Option(None, min=1, help="Sentences per batch (default 32; wavenet: 8 "
                                              "crops of 16 frames)."),
@@ -105,7 +107,7 @@ def train_tts_cmd(
         art = wavenet_from_run(run, out, overwrite=overwrite)
         typer.echo(f"wrote {art.path}: wavenet vocoder; run folder {run}")
         return
-    settings = TtsTrainSettings(arch=arch, frontend=frontend, config=parse_kv(config), lr=lr,
+    settings = TtsTrainSettings(arch=arch, frontend=frontend, feedback=feedback, config=parse_kv(config), lr=lr,
                                 batch_size=batch_size or 32,
                                 time_budget_min=time_budget, max_steps=max_steps, epochs=epochs,
                                 val_every_min=val_every, seed=seed, threads=threads or 1)

@@ -133,10 +133,12 @@ class Tacotron2(nn.Module):
         prev = mels[:, r - 1 :: r][:, : (t // r) - 1]
         return torch.cat([mels.new_zeros(b, 1, m), prev], dim=1)
 
-    def forward(self, tokens, lengths, mels, prenet_masks=None):
+    def forward(self, tokens, lengths, mels, prenet_masks=None, feedback: float = 0.0):
         """Teacher forcing. `mels` (B, S*r, n_mels), padded to a multiple of r. `prenet_masks`: None draws
-        fresh dropout masks in training (none in eval); or a list of (B, S, size) tensors.
-        Returns mel (B, S*r, n_mels), mel after postnet, gate logits (B, S), alignments (B, S, T)."""
+        fresh dropout masks in training (none in eval); or a list of (B, S, size) tensors. `feedback` > 0
+        (scheduled sampling, Bengio et al. 2015): at each step, each sentence is fed its own previous output
+        frame (detached) instead of the true one with this probability, so training sees what free running
+        feeds back. Returns mel (B, S*r, n_mels), mel after postnet, gate logits (B, S), alignments (B, S, T)."""
         b, t_mel, _ = mels.shape
         if t_mel % self.reduction:
             raise ValueError(f"mel length {t_mel} is not a multiple of the reduction factor {self.reduction}")
@@ -148,14 +150,26 @@ class Tacotron2(nn.Module):
             keep = 1.0 - self.prenet.dropout
             prenet_masks = [torch.bernoulli(torch.full((b, steps, s), keep, device=mels.device)) / keep
                             for s in self.prenet.sizes]
-        pre = self.prenet(inputs, prenet_masks)  # (B, S, P)
         states = self.initial_states(memory)
         frames, gates, aligns = [], [], []
-        for s in range(steps):
-            frame, gate, *states = self._step_core(pre[:, s], *states, memory, processed, mask)
-            frames.append(frame)
-            gates.append(gate)
-            aligns.append(states[4])
+        if feedback > 0:
+            prev = inputs[:, 0]
+            for s in range(steps):
+                masks = None if prenet_masks is None else [m[:, s] for m in prenet_masks]
+                frame, gate, *states = self._step_core(self.prenet(prev, masks), *states, memory, processed, mask)
+                frames.append(frame)
+                gates.append(gate)
+                aligns.append(states[4])
+                if s + 1 < steps:
+                    own = torch.rand(b, 1, device=mels.device) < feedback
+                    prev = torch.where(own, frame.view(b, self.reduction, self.n_mels)[:, -1].detach(), inputs[:, s + 1])
+        else:
+            pre = self.prenet(inputs, prenet_masks)  # (B, S, P)
+            for s in range(steps):
+                frame, gate, *states = self._step_core(pre[:, s], *states, memory, processed, mask)
+                frames.append(frame)
+                gates.append(gate)
+                aligns.append(states[4])
         mel = torch.stack(frames, dim=1).reshape(b, steps * self.reduction, self.n_mels)
         return mel, self.postnet_forward(mel), torch.stack(gates, dim=1), torch.stack(aligns, dim=1)
 
