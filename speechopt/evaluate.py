@@ -41,8 +41,7 @@ def evaluate_artifact(artifact_path, manifest_path, batch_size: int = 1, threads
 
         if device != "cpu":
             raise SpeechoptError("a vocoder artifact is evaluated on cpu")
-        return {"format": "pytorch", **evaluate_vocoder(load_artifact(artifact_path), manifest_path, max_items,
-                                                        threads or 1)}
+        return evaluate_vocoder(load_artifact(artifact_path), manifest_path, max_items, threads or 1)
     artifact, task = _open(artifact_path, device, threads)
     if manifest_path is None:  # the task's own bundled evaluation set
         from speechopt.zoo import resolve

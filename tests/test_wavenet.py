@@ -1,7 +1,9 @@
 """The WaveNet vocoder on tiny models with random weights: mu-law, naive and cached generation (same samples,
-the logits of teacher forcing, causality and the receptive field), the training crops, a 2-step training run
-turned into a vocoder artifact (`load_vocoder`, batching, `describe`, the mel-settings refusals), `speechopt
-train tts --arch wavenet` and the export config."""
+the logits of teacher forcing, causality and the receptive field), the step graph (`WaveNetStep`: its shift
+queues and in-graph `draw` reproduce cached generation), the training crops, a 2-step training run turned
+into a vocoder artifact (`load_vocoder`, batching, `describe`, the mel-settings refusals), `speechopt train
+tts --arch wavenet`, the export config (graphs `conditioning` and `step`), the ONNX export driven by the
+vocoder task (same samples as the pytorch artifact), copy-synthesis evaluation and batch independence."""
 
 from __future__ import annotations
 
@@ -165,6 +167,150 @@ def test_gate_channels_must_be_even():
         WaveNet(**{**TINY, "gate_channels": 7})
 
 
+# -- the step graph and its sampler ---------------------------------------------------------------------
+def _drive_step(model, mel, seed, temperature=1.0, num_samples=None, on_step=None):
+    """`WaveNetStep` driven as `WaveNetDriver` drives the step graph: the conditioning once, then one step a
+    sample with the queues fed back and a torch.Generator(seed) draw a sample, in the model's dtype.
+    `on_step(t, queues)` sees the queues after each step. -> (classes (B, T), logits (B, classes, T))."""
+    from speechopt.models.tts.wavenet import WaveNetStep
+
+    step = WaveNetStep(model)
+    dtype = model.embed.weight.dtype
+    B = mel.shape[0]
+    T = mel.shape[1] * model.hop_length if num_samples is None else num_samples
+    gen = torch.Generator().manual_seed(seed)
+    queues = [torch.zeros(B, model.residual_channels, d, dtype=dtype) for d in model.dilations]
+    prev = torch.full((B,), model.silence_class, dtype=torch.long)
+    temp = torch.full((B,), temperature, dtype=dtype)
+    classes, logits = [], []
+    with torch.inference_mode():
+        cond = model.export_modules()["conditioning"](mel)[:, :, :T]
+        for t in range(T):
+            u = torch.rand(B, generator=gen, dtype=torch.float64).to(dtype)
+            prev, lg, *queues = step(prev, cond[:, :, t], u, temp, *queues)
+            classes.append(prev)
+            logits.append(lg)
+            if on_step is not None:
+                on_step(t, queues)
+    return torch.stack(classes, dim=1), torch.stack(logits, dim=2)
+
+
+def _layer_inputs(model, classes, mel):
+    """Each layer's input under teacher forcing, left padded with its dilation of zeros (B, R, d + T)."""
+    seen = {}
+    hooks = [conv.register_forward_pre_hook(lambda mod, args, i=i: seen.__setitem__(i, args[0].clone()))
+             for i, conv in enumerate(model.dilated)]
+    try:
+        with torch.no_grad():
+            model(classes, mel)
+    finally:
+        for h in hooks:
+            h.remove()
+    return [seen[i] for i in range(len(model.dilated))]
+
+
+def test_step_graph_reproduces_cached_generation_in_float64():
+    model = _tiny()
+    mel = _mels(2, 3, seed=4)  # 600 samples
+    T = 600
+    snapshots = {}
+    checkpoints = {0, 1, 2, 3, 4, 5, 10, 299, T - 1}
+    classes, logits = _drive_step(model, mel, seed=7, on_step=lambda t, q: snapshots.__setitem__(t, q)
+                                  if t in checkpoints else None)
+    assert classes.shape == (2, T) and classes.dtype == torch.int64 and logits.shape == (2, 256, T)
+    assert logits.dtype == torch.float64
+    # the same samples as the eager cached (ring buffer) generation from the same seed, exactly
+    generated = model.generate(mel, seed=7, cached=True)
+    assert torch.equal(mu_law_decode(classes), generated)
+    assert torch.equal(classes, mu_law_encode(generated))
+    assert len(torch.unique(classes)) > 50
+    # and the logits are the cached path's at every step (fed the same classes)
+    torch.testing.assert_close(logits, _step_logits(model, classes, mel, cached=True), rtol=0, atol=1e-10)
+
+    # shift queues: after n steps queue_i holds layer i's inputs of the last d_i samples, oldest first (zeros
+    # before the first sample, as the causal padding of `forward`)
+    padded = _layer_inputs(model, classes, mel)
+    for i, d in enumerate(model.dilations):
+        assert padded[i].shape == (2, 8, d + T)
+        for t, queues in snapshots.items():
+            n = t + 1  # steps done
+            assert queues[i].shape == (2, 8, d)
+            torch.testing.assert_close(queues[i], padded[i][:, :, n : n + d], rtol=0, atol=1e-12)
+        # exactly d steps: the queue is full, its entries the inputs of samples 0 .. d - 1
+        torch.testing.assert_close(snapshots[d - 1][i], padded[i][:, :, d : 2 * d], rtol=0, atol=1e-12)
+        if d > 1:  # fewer steps than the dilation: zeros first, then the inputs so far
+            assert bool((snapshots[0][i][:, :, : d - 1] == 0).all())
+            assert not bool((snapshots[0][i][:, :, -1] == 0).all())
+    # layer 0's input is the embedding of the sample before: silence for sample 0, then the drawn classes
+    emb = model.embed.weight.detach()
+    assert torch.equal(snapshots[T - 1][0][:, :, -1], emb[classes[:, T - 2]])
+    assert torch.equal(snapshots[0][0][:, :, -1], emb[torch.full((2,), model.silence_class)])
+
+    # another temperature: still generate's samples
+    cold, _ = _drive_step(model, mel, seed=7, temperature=0.5, num_samples=200)
+    assert torch.equal(mu_law_decode(cold), model.generate(mel, num_samples=200, seed=7, temperature=0.5))
+    assert not torch.equal(cold, classes[:, :200])
+
+
+def test_draw_is_the_inverse_cdf_of_the_tempered_softmax():
+    from speechopt.models.tts.wavenet import draw
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(64, 256, generator=g, dtype=torch.float64) * 3
+    ones = torch.ones(64, dtype=torch.float64)
+    # u = 0: the first class (every class has mass); u just below 1: the last
+    assert draw(logits, torch.zeros(64, dtype=torch.float64), ones).tolist() == [0] * 64
+    assert draw(logits, torch.full((64,), 1 - 1e-12, dtype=torch.float64), ones).tolist() == [255] * 64
+    assert draw(logits, torch.ones(64, dtype=torch.float64), ones).tolist() == [255] * 64  # u = 1: clamped
+    # leading classes without mass are skipped by any u > 0
+    masked = logits.clone()
+    masked[:, :10] = -float("inf")
+    assert draw(masked, torch.full((64,), 1e-300, dtype=torch.float64), ones).tolist() == [10] * 64
+    masked[:, 250:] = -float("inf")
+    assert draw(masked, torch.full((64,), 1 - 1e-12, dtype=torch.float64), ones).tolist() == [249] * 64
+    # random rows and draws: torch.searchsorted on the cumulative probabilities
+    for temperature in (1.0, 0.7, 2.5):
+        t = torch.full((64,), temperature, dtype=torch.float64)
+        u = torch.rand(64, generator=g, dtype=torch.float64)
+        cdf = torch.cumsum(torch.softmax(logits / temperature, dim=-1), dim=-1)
+        expected = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None]).squeeze(1)
+        k = draw(logits, u, t)
+        assert k.dtype == torch.int64 and torch.equal(k, expected)
+        # the drawn class's cumulative interval holds u
+        lo = torch.where(k > 0, cdf.gather(1, (k - 1).clamp(min=0)[:, None]).squeeze(1), torch.zeros(64, dtype=torch.float64))
+        assert bool(((lo < u) & (u <= cdf.gather(1, k[:, None]).squeeze(1))).all())
+    # float32 (the exported graph's dtype) agrees on the same rows
+    u = torch.rand(64, generator=g, dtype=torch.float64)
+    assert (draw(logits.float(), u.float(), ones.float()) == draw(logits, u, ones)).float().mean() > 0.95
+    # each row has its own temperature: near 0 is the argmax whatever u is, very high is near uniform
+    u = torch.rand(64, generator=g, dtype=torch.float64)
+    assert torch.equal(draw(logits, u, torch.full((64,), 1e-6, dtype=torch.float64)), logits.argmax(-1))
+    flat = torch.arange(256, dtype=torch.float64)[None].expand(4, 256)
+    centers = (torch.tensor([0, 17, 128, 255], dtype=torch.float64) + 0.5) / 256
+    assert draw(flat, centers, torch.full((4,), 1e9, dtype=torch.float64)).tolist() == [0, 17, 128, 255]
+    mixed = torch.tensor([1e-6, 1e9], dtype=torch.float64)
+    assert draw(flat[:2], torch.tensor([0.3, 0.3], dtype=torch.float64), mixed).tolist() == [255, int(0.3 * 256)]
+    # sharpening: a lower temperature puts more of the draws on the likelier classes
+    row = logits[:1].expand(4000, 256)
+    u = torch.rand(4000, generator=g, dtype=torch.float64)
+    best = int(logits[0].argmax())
+    share = {t: float((draw(row, u, torch.full((4000,), t, dtype=torch.float64)) == best).double().mean())
+             for t in (2.0, 1.0, 0.5, 0.1)}
+    p = torch.softmax(logits[0] / 0.5, -1)[best]
+    assert share[2.0] < share[1.0] < share[0.5] < share[0.1] and abs(share[0.5] - float(p)) < 0.05
+    entropy = {t: len(torch.unique(draw(row, u, torch.full((4000,), t, dtype=torch.float64)))) for t in (2.0, 0.1)}
+    assert entropy[0.1] < entropy[2.0]
+
+
+def test_draw_never_returns_a_class_without_mass():
+    from speechopt.models.tts.wavenet import draw
+
+    logits = torch.tensor([[0.0, 30.0, 0.0]], dtype=torch.float64)
+    t = torch.full((1,), 1e-6, dtype=torch.float64)  # softmax: exactly [0, 1, 0]
+    assert torch.softmax(logits / t[:, None], -1).tolist() == [[0.0, 1.0, 0.0]]
+    assert draw(logits, torch.zeros(1, dtype=torch.float64), t).tolist() == [1]
+
+
 # -- training crops -------------------------------------------------------------------------------------
 def test_training_segments_are_frame_aligned_crops():
     model = _tiny(double=False)
@@ -274,10 +420,14 @@ def test_vocoder_artifact_manifest_and_loading(wavenet_run):
     art = load_artifact(wavenet_run["artifact"].path)
     m = art.manifest
     assert (m["task"], m["format"], m["architecture"]["name"]) == ("vocoder", "pytorch", "wavenet")
-    assert list(m["graphs"]) == ["model"]
-    graph = m["graphs"]["model"]
-    assert [t["name"] for t in graph["inputs"]] == ["audio_classes", "mel"]
-    assert [t["name"] for t in graph["outputs"]] == ["logits"]
+    assert list(m["graphs"]) == ["conditioning", "step"]
+    assert {g["file"] for g in m["graphs"].values()} == {"model.safetensors"}  # both graphs live in the weights
+    cond, step = m["graphs"]["conditioning"], m["graphs"]["step"]
+    assert [t["name"] for t in cond["inputs"]] == ["mel"] and [t["name"] for t in cond["outputs"]] == ["upsampled"]
+    queues = [f"queue_{i}" for i in range(TINY["layers"])]
+    assert [t["name"] for t in step["inputs"]] == ["prev_class", "cond", "u", "temperature", *queues]
+    assert [t["name"] for t in step["outputs"]] == ["sample", "logits", *[f"new_{q}" for q in queues]]
+    assert [t["shape"] for t in step["inputs"][4:]] == [["batch", 8, d] for d in (1, 2, 4, 1, 2, 4)]
     assert m["mel"]["hop_length"] == 200 and m["mel"]["n_mels"] == 80
     run_cfg = json.loads((wavenet_run["run"] / "config.json").read_text())
     assert m["architecture"]["config"] == run_cfg["architecture"]["config"]
@@ -437,50 +587,344 @@ def test_train_tts_arch_wavenet_refuses_epochs(tiny_corpus, tmp_path):
 
 
 # -- export config --------------------------------------------------------------------------------------
-def test_export_config_names_the_teacher_forced_graph():
+def test_export_config_names_the_conditioning_and_step_graphs():
     from speechopt.models.registry import get_architecture
+    from speechopt.models.tts.wavenet import WaveNetConditioning, WaveNetStep
     from speechopt.models.tts.wavenet_export import WaveNetExportConfig, default_config
 
     arch = get_architecture("wavenet")
     assert arch.task == "vocoder" and default_config() == arch.defaults  # the registry's defaults are the model's
     manifest = {"architecture": {"name": "wavenet", "config": {**TINY, "n_mels": 20}}}
     ec = WaveNetExportConfig(manifest)
+    assert isinstance(arch.export_config(manifest), WaveNetExportConfig)
     assert ec.hop == 200 and ec.config["classes"] == 256  # filled from the defaults
+    assert ec.dilations == [1, 2, 4, 1, 2, 4]
     graphs = ec.graphs()
-    assert list(graphs) == ["model"]
-    inputs, outputs = graphs["model"]
-    assert inputs == [{"name": "audio_classes", "dtype": "int64", "shape": ["batch", "samples"]},
-                      {"name": "mel", "dtype": "float32", "shape": ["batch", "frames", 20]}]
-    assert outputs == [{"name": "logits", "dtype": "float32", "shape": ["batch", 256, "samples"]}]
+    assert list(graphs) == ["conditioning", "step"]  # the order a driver runs them
+    inputs, outputs = graphs["conditioning"]
+    assert inputs == [{"name": "mel", "dtype": "float32", "shape": ["batch", "frames", 20]}]
+    assert outputs == [{"name": "upsampled", "dtype": "float32", "shape": ["batch", 4, "samples"]}]
+    inputs, outputs = graphs["step"]
+    queues = [{"name": f"queue_{i}", "dtype": "float32", "shape": ["batch", 8, d]}
+              for i, d in enumerate([1, 2, 4, 1, 2, 4])]
+    assert inputs == [{"name": "prev_class", "dtype": "int64", "shape": ["batch"]},
+                      {"name": "cond", "dtype": "float32", "shape": ["batch", 4]},
+                      {"name": "u", "dtype": "float32", "shape": ["batch"]},
+                      {"name": "temperature", "dtype": "float32", "shape": ["batch"]}, *queues]
+    assert outputs == [{"name": "sample", "dtype": "int64", "shape": ["batch"]},
+                       {"name": "logits", "dtype": "float32", "shape": ["batch", 256]},
+                       *[{**q, "name": "new_" + q["name"]} for q in queues]]
 
     model = arch.build({**TINY, "n_mels": 20}).eval()
-    assert ec.modules(model) == {"model": model}
-    classes, mel = ec.example_inputs("model")
-    assert classes.dtype == torch.int64 and mel.dtype == torch.float32
-    with torch.no_grad():
-        logits = model(classes, mel)
-    assert logits.shape == (2, 256, 3 * 200) and classes.shape == (2, 600) and mel.shape == (2, 3, 20)
-    for check in ec.check_inputs("model"):
-        b, frames = check["mel"].shape[:2]
-        assert check["audio_classes"].shape == (b, frames * 200)
-        assert check["audio_classes"].min() >= 0 and check["audio_classes"].max() < 256
+    modules = ec.modules(model)
+    assert list(modules) == ["conditioning", "step"]
+    assert isinstance(modules["conditioning"], WaveNetConditioning) and isinstance(modules["step"], WaveNetStep)
+    assert all(mod.model is model and not mod.training for mod in modules.values())
+
+    def run(graph, args):
         with torch.no_grad():
-            out = model(torch.from_numpy(check["audio_classes"]), torch.from_numpy(check["mel"]))
-        assert out.shape == (b, 256, frames * 200)
+            out = modules[graph](*args)
+        return (out,) if isinstance(out, torch.Tensor) else out
+
+    def declared(graph, batch, samples=None):
+        """The declared output shapes with the dynamic dimensions filled in."""
+        sizes = {"batch": batch, "samples": samples}
+        return [tuple(sizes[d] if isinstance(d, str) else d for d in t["shape"]) for t in graphs[graph][1]]
+
+    def check_outputs(graph, args, out):
+        dtypes = {"float32": torch.float32, "int64": torch.int64}
+        batch = args[0].shape[0]
+        samples = args[0].shape[1] * 200 if graph == "conditioning" else None
+        assert [tuple(o.shape) for o in out] == declared(graph, batch, samples)
+        assert [o.dtype for o in out] == [dtypes[t["dtype"]] for t in graphs[graph][1]]
+
+    for graph in graphs:
+        example = ec.example_inputs(graph)
+        names = [t["name"] for t in graphs[graph][0]]
+        assert len(example) == len(names)
+        assert [a.dtype for a in example] == [torch.int64 if t["dtype"] == "int64" else torch.float32
+                                              for t in graphs[graph][0]]
+        assert example[0].shape[0] == 2  # batch 2 (frames 3): no axis 1 or equal to another by accident
+        check_outputs(graph, example, run(graph, example))
+        checks = ec.check_inputs(graph)
+        assert [c[names[0]].shape[0] for c in checks] == [1, 3]  # batch sizes the export never saw
+        for check in checks:
+            assert list(check) == names
+            for t in graphs[graph][0]:  # each input as declared
+                shape = check[t["name"]].shape
+                assert len(shape) == len(t["shape"]) and check[t["name"]].dtype == np.dtype(t["dtype"])
+                assert all(n == d for n, d in zip(shape, t["shape"]) if not isinstance(d, str))
+            args = [torch.from_numpy(check[n]) for n in names]
+            check_outputs(graph, args, run(graph, args))
+    assert ec.example_inputs("conditioning")[0].shape == (2, 3, 20)
+    step_check = ec.check_inputs("step")[1]
+    assert step_check["prev_class"].min() >= 0 and step_check["prev_class"].max() < 256
+    assert ((step_check["u"] >= 0) & (step_check["u"] < 1)).all() and (step_check["temperature"] == 1).all()
+    assert ec.describe("conditioning", ec.check_inputs("conditioning")[1]) == "conditioning batch 3 x frames 5"
+    assert ec.check_record("step", step_check) == {"batch": 3}
+    assert ec.onnx_exporters(model)[0] == ["legacy"]
 
 
-def test_pytorch_artifact_lists_the_model_graph(tmp_path):
+def test_export_config_compare_tolerates_a_few_flipped_draws():
+    from speechopt.models.tts.wavenet_export import WaveNetExportConfig
+
+    ec = WaveNetExportConfig({"architecture": {"name": "wavenet", "config": dict(TINY)}})
+    rng = np.random.default_rng(0)
+    ref = {"sample": np.array([3, 200, 17], np.int64), "logits": rng.standard_normal((3, 256)).astype(np.float32),
+           "new_queue_0": rng.standard_normal((3, 8, 1)).astype(np.float32)}
+    out = {k: v.copy() for k, v in ref.items()}
+    assert ec.compare("step", {}, ref, out) == 0.0
+    out["logits"][1, 5] += 3e-5
+    out["new_queue_0"][2, 0, 0] -= 1e-5
+    assert abs(ec.compare("step", {}, ref, out) - 3e-5) < 1e-6  # the largest float difference
+    # one row of three drew another class (a draw at a class boundary): tolerated, the floats decide
+    out["sample"][1] = 4
+    assert abs(ec.compare("step", {}, ref, out) - 3e-5) < 1e-6
+    # two of three: not rounding any more
+    out["sample"][0] = 4
+    with pytest.raises(SpeechoptError, match="step: the drawn samples differ from the source's on 67% of the rows"):
+        ec.compare("step", {}, ref, out)
+    # a frozen dynamic axis: a shape mismatch, whichever output shows it
+    frozen = {**ref, "logits": ref["logits"][:2]}
+    with pytest.raises(SpeechoptError, match=r"output logits of step has shape \(2, 256\), the source gives "
+                                             r"\(3, 256\): a dynamic axis was frozen"):
+        ec.compare("step", {}, ref, frozen)
+    with pytest.raises(SpeechoptError, match="a dynamic axis was frozen"):
+        ec.compare("step", {}, ref, {**ref, "sample": ref["sample"][:1]})
+    up = rng.standard_normal((1, 4, 400)).astype(np.float32)
+    with pytest.raises(SpeechoptError, match="output upsampled of conditioning has shape"):
+        ec.compare("conditioning", {}, {"upsampled": up}, {"upsampled": up[:, :, :200]})
+    assert ec.compare("conditioning", {}, {"upsampled": up}, {"upsampled": up + 1e-3}) == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_pytorch_artifact_lists_the_conditioning_and_step_graphs(tmp_path):
     from speechopt.artifact import load_artifact
     from speechopt.audio.mel import MelConfig
-    from speechopt.models.pytorch import load_pytorch_model, save_pytorch_artifact
+    from speechopt.models.pytorch import graph_module, load_pytorch_model, save_pytorch_artifact
 
     model = _tiny(double=False)
     art = save_pytorch_artifact(tmp_path / "wn", model, "wavenet", dict(TINY), {"mel": MelConfig().to_dict()})
     m = load_artifact(art.path).manifest
-    assert list(m["graphs"]) == ["model"] and m["graphs"]["model"]["file"] == "model.safetensors"
+    assert list(m["graphs"]) == ["conditioning", "step"]
+    assert all(g["file"] == "model.safetensors" for g in m["graphs"].values()) and list(m["files"]) == ["model.safetensors"]
     assert m["architecture"]["config"]["mel_mean"] == 0.0  # the full config, defaults filled
-    loaded = load_pytorch_model(load_artifact(art.path))
+    loaded_art = load_artifact(art.path)
+    loaded = load_pytorch_model(loaded_art)
     mel = _mels(1, 2, dtype=torch.float32)
     with torch.no_grad():
         classes = torch.randint(0, 256, (1, 400), generator=torch.Generator().manual_seed(0))
         assert torch.equal(loaded(classes, mel), model(classes, mel))
+        # each graph is the loaded model's module, computing what the original's does
+        cond = graph_module(loaded_art, loaded, "conditioning")
+        assert torch.equal(cond(mel), model.export_modules()["conditioning"](mel))
+        step = graph_module(loaded_art, loaded, "step")
+        args = (torch.tensor([128]), cond(mel)[:, :, 0], torch.tensor([0.5]), torch.tensor([1.0]),
+                *[torch.zeros(1, 8, d) for d in model.dilations])
+        for a, b in zip(step(*args), model.export_modules()["step"](*args)):
+            assert torch.equal(a, b)
+    with pytest.raises(SpeechoptError, match="has no graph 'model'"):
+        graph_module(loaded_art, loaded, "model")
+
+
+# -- ONNX export, the vocoder task's driver, evaluation -------------------------------------------------
+def _same_samples(a, b, min_prefix=200):
+    """Two float32 generations from the same draws: identical, or (a draw that float rounding flipped at a
+    class boundary, after which the histories differ) identical on a prefix of at least `min_prefix`."""
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape
+    if not np.array_equal(a, b):
+        first = int(np.argmax(a != b)) if a.ndim == 1 else int(np.argmax((a != b).any(axis=0)))
+        assert first >= min_prefix, f"the samples differ from sample {first}"
+
+
+@pytest.fixture(scope="module")
+def wavenet_onnx(wavenet_run, tiny_corpus):
+    """The 2-step run's vocoder exported to ONNX, validated on 2 sentences of the tiny corpus."""
+    pytest.importorskip("onnxruntime")
+    from speechopt.steps.export import export_model
+
+    return export_model(wavenet_run["artifact"], "onnx", wavenet_run["root"] / "wn-onnx", validation_data=tiny_corpus,
+                        max_validation_utts=2, threads=1)
+
+
+def test_onnx_export_generates_the_pytorch_samples(wavenet_run, wavenet_onnx, one_thread):
+    from speechopt.artifact import load_artifact
+    from speechopt.models.tts.vocoder import WaveNetSettings, WaveNetVocoder, load_vocoder
+    from speechopt.tasks import get_task
+    from speechopt.tasks.vocoder import WaveNetDriver
+
+    src = wavenet_run["artifact"]
+    art = load_artifact(wavenet_onnx.path)
+    m = art.manifest
+    assert (art.task, art.format, art.architecture["name"]) == ("vocoder", "onnx", "wavenet")
+    assert list(m["graphs"]) == ["conditioning", "step"]
+    assert {g: e["file"] for g, e in m["graphs"].items()} == {"conditioning": "conditioning.onnx", "step": "step.onnx"}
+    assert all(art.file(f).is_file() for f in ("conditioning.onnx", "step.onnx"))
+    for g in ("conditioning", "step"):  # the same graph signatures as the pytorch artifact's
+        assert [t["name"] for t in m["graphs"][g]["inputs"]] == [t["name"] for t in src.graphs[g]["inputs"]]
+        assert m["export"]["graphs"][g]["exporter"] == "legacy"
+        assert [c["batch"] for c in m["export"]["graphs"][g]["dynamic_shape_check"]] == [1, 3]
+    assert m["mel"] == src.manifest["mel"] and m["architecture"] == src.manifest["architecture"]
+    assert m["lineage"]["parent"]["checksum"] == src.checksum and m["lineage"]["step"] == "export"
+    v = m["validation"]
+    assert v["passed"] is True and v["sentences"] == 2 and v["samples_per_sentence"] == 2000
+    assert v["first_logits_max_abs_diff"] <= 1e-4
+    assert v["identical_samples"] == 1.0 or (0.5 < v["identical_samples"] < 1.0 and v["agreeing_prefix_min"] >= 200)
+
+    # the task's driver on both artifacts: the same samples from the same seed
+    rng = np.random.default_rng(1)
+    mel = rng.normal(-3, 2, (1, 3, 80)).astype(np.float32)
+    task = get_task("vocoder")
+    with task.driver(art, threads=1) as onnx_driver, task.driver(src, threads=1) as torch_driver:
+        assert isinstance(onnx_driver, WaveNetDriver) and onnx_driver.hop == 200 and onnx_driver.classes == 256
+        assert onnx_driver.describe()["graphs"]["step"]["backend"] != torch_driver.describe()["graphs"]["step"]["backend"]
+        a = onnx_driver({"mel": mel, "seed": 3})
+        b = torch_driver({"mel": mel, "seed": 3})
+        other = onnx_driver({"mel": mel, "seed": 4})
+        zero = onnx_driver({"mel": mel, "samples": 400, "seed": 0})
+    assert a["classes"].shape == (1, 600) and a["classes"].dtype == np.int64 and a["audio"].dtype == np.float32
+    assert a["logits_first"].shape == (1, 256)
+    _same_samples(a["classes"], b["classes"])
+    np.testing.assert_allclose(a["logits_first"], b["logits_first"], rtol=0, atol=1e-4)
+    assert np.array_equal(a["audio"], mu_law_decode(torch.from_numpy(a["classes"])).numpy())
+    assert np.mean(other["classes"] != a["classes"]) > 0.5  # another seed, other samples
+    # the pytorch driver's samples are WaveNet.generate's (the same draws, in float32)
+    from speechopt.models.pytorch import load_pytorch_model
+
+    model = load_pytorch_model(src)
+    _same_samples(mu_law_encode(model.generate(torch.from_numpy(mel), seed=3)).numpy(), b["classes"])
+
+    # load_vocoder on the ONNX artifact: generated through the driver, (frames - 1) * hop samples
+    voc = load_vocoder(art)
+    assert isinstance(voc, WaveNetVocoder) and voc.artifact is not None and voc.model is None
+    assert voc.checksum == art.checksum and voc.describe()["artifact"] == str(art.path)
+    out = voc.many([mel[0]])
+    assert len(out) == 1 and out[0].shape == ((3 - 1) * 200,) and out[0].dtype == np.float32
+    _same_samples(out[0], load_vocoder(src).many([mel[0]])[0])
+    assert np.array_equal(out[0], zero["audio"][0])  # the driver's samples (seed 0), cut to (frames - 1) * hop
+    assert np.array_equal(voc(mel[0]), out[0])  # deterministic
+    # naive generation has no graph: refused in one line
+    with pytest.raises(SpeechoptError) as err:
+        load_vocoder(art, WaveNetSettings(cached=False))
+    assert "\n" not in str(err.value) and str(art.path) in str(err.value)
+    assert "naive generation needs the pytorch artifact" in str(err.value)
+
+
+def test_eval_scores_copy_synthesis_and_the_bench_refuses(wavenet_run, tiny_corpus, tmp_path, one_thread):
+    from speechopt.audio.mel import MelConfig
+    from speechopt.evaluate import evaluate_artifact
+    from speechopt.models.tts.vocoder import save_griffin_lim
+    from speechopt.tasks import get_task
+
+    art = wavenet_run["artifact"]
+    r = evaluate_artifact(art.path, tiny_corpus, max_items=2, threads=1)
+    assert r["task"] == "vocoder" and r["format"] == "pytorch" and r["artifact"] == str(art.path)
+    assert {"wer", "cer", "floor", "griffin_lim", "resynthesis_mcd_db", "speed"} <= set(r)
+    assert r["sentences"] == r["utterances"] == 2 and r["data"] == str(tiny_corpus)
+    assert r["vocoder"]["name"] == "wavenet" and r["vocoder"]["checksum"] == art.checksum
+    assert r["wer"] >= 0 and r["cer"] >= 0 and r["floor"]["utterances"] == r["griffin_lim"]["utterances"] == 2
+    assert 0 <= r["floor"]["wer"] <= r["wer"]  # a 2-step WaveNet is noise: no better than the real audio
+    assert r["resynthesis_mcd_db"] > 0 and "c0 excluded" in r["mcd_formula"]
+    speed = r["speed"]
+    assert speed["audio_seconds"] > 0 and speed["seconds"] > 0 and speed["threads"] == 1
+    assert speed["audio_seconds_per_second"] == pytest.approx(speed["audio_seconds"] / speed["seconds"])
+    task = get_task("vocoder")
+    line = task.describe_score(r)
+    assert "\n" not in line and line.startswith("copy-synthesis WER") and "(2 sentences)" in line
+    assert set(task.zoo_figures(r)) >= {"copy_wer", "floor_wer", "griffin_lim_copy_wer", "resynthesis_mcd_db"}
+
+    # the bench does not time vocoders: one line
+    data = task.load_data(art, tiny_corpus, max_items=1)
+    assert len(data) == 1 and data.mels[0].shape[1] == 80 and data.durations[0] > 0
+    with pytest.raises(SpeechoptError) as err:
+        task.record(art, [], data, tmp_path / "outputs")
+    assert "\n" not in str(err.value) and "the bench does not time vocoder artifacts yet" in str(err.value)
+    # Griffin-Lim has no graphs to drive, an ASR artifact is not a vocoder
+    gl = save_griffin_lim(tmp_path / "gl", MelConfig())
+    with pytest.raises(SpeechoptError, match="has no graphs to run"):
+        task.driver(gl)
+    with pytest.raises(SpeechoptError, match="needs a vocoder artifact"):
+        task.driver(_tiny_acoustic(tmp_path / "t2", n_mels=80))
+
+
+def test_eval_of_an_onnx_vocoder_goes_through_its_graphs(wavenet_onnx, tiny_corpus, one_thread):
+    """Copy synthesis of the exported vocoder (its step graph in ONNX Runtime), and the task's score of
+    driver outputs gives the same figures as the evaluation of the same data."""
+    from speechopt.evaluate import evaluate_artifact
+    from speechopt.tasks import get_task
+
+    result = evaluate_artifact(wavenet_onnx.path, tiny_corpus, max_items=1, threads=1)
+    assert result["format"] == "onnx" and result["task"] == "vocoder" and result["sentences"] == 1
+    task = get_task("vocoder")
+    data = task.load_data(wavenet_onnx, tiny_corpus, max_items=1)
+    with task.driver(wavenet_onnx, threads=1) as d:
+        outputs = task.run(d, data, progress=False)
+    scored = task.score(outputs, data, artifact=wavenet_onnx, threads=1)
+    assert scored["wer"] == result["wer"] and scored["floor"] == result["floor"]
+
+
+def test_driver_batch_rows_are_independent_given_their_draws(wavenet_run, wavenet_onnx, one_thread):
+    """A batch shares one generator: each step draws `batch` uniforms, row b taking the b-th, so a row's
+    samples in a batch differ from its samples alone; given the same conditioning, queues and draws, each row
+    is computed as if alone."""
+    from speechopt.tasks import get_task
+
+    rng = np.random.default_rng(2)
+    a, b = (rng.normal(-3, 2, (8, 80)).astype(np.float32) for _ in range(2))
+    both = np.stack([a, b])
+    T, seed = 300, 5
+    task = get_task("vocoder")
+    for art in (wavenet_onnx, wavenet_run["artifact"]):
+        with task.driver(art, threads=1) as driver:
+            cond = driver.runners["conditioning"]
+            step = driver.runners["step"]
+            # the conditioning graph: each row of the batch is the mel's conditioning alone
+            up = cond.infer({"mel": both})["upsampled"]
+            assert up.shape == (2, 4, 8 * 200)
+            for i, mel in enumerate((a, b)):
+                np.testing.assert_allclose(up[i], cond.infer({"mel": mel[None]})["upsampled"][0], rtol=0, atol=1e-6)
+            # a shorter mel padded with its last frame (as WaveNetVocoder batches): the same conditioning up to
+            # 3 frames before its end (the frame conv and the upsampling smoothing reach 3 frames ahead)
+            short = a[:5]
+            padded = np.concatenate([short, np.repeat(short[-1:], 3, axis=0)])[None]
+            alone = cond.infer({"mel": short[None]})["upsampled"][0]
+            in_batch = cond.infer({"mel": np.concatenate([padded, b[None]])})["upsampled"][0]
+            np.testing.assert_allclose(in_batch[:, : 2 * 200], alone[:, : 2 * 200], rtol=0, atol=1e-6)
+            assert np.abs(in_batch[:, 5 * 200 - 1] - alone[:, -1]).max() > 1e-3  # the end saw the padding
+
+            batched = driver({"mel": both, "samples": T, "seed": seed})
+            singles = [driver({"mel": mel[None], "samples": T, "seed": seed}) for mel in (a, b)]
+            # the first step sees silence, zero queues and its own conditioning: the same logits alone; row 0
+            # also takes the same first draw
+            for i in range(2):
+                np.testing.assert_allclose(batched["logits_first"][i], singles[i]["logits_first"][0], rtol=0,
+                                           atol=1e-5)
+            assert batched["classes"][0, 0] == singles[0]["classes"][0, 0]
+            # ... but the later draws are interleaved: the rows do not follow their solo samples
+            assert np.mean(batched["classes"][0] != singles[0]["classes"][0]) > 0.5
+            assert np.mean(batched["classes"][1] != singles[1]["classes"][0]) > 0.5
+            assert not np.array_equal(batched["classes"][0], batched["classes"][1])
+
+            # replay: row i alone, fed row i's share of the batch's draws, gives the batch's row i
+            gen = torch.Generator().manual_seed(seed)
+            draws = torch.rand(T, 2, generator=gen, dtype=torch.float64).numpy().astype(np.float32)
+            for i, mel in enumerate((a, b)):
+                c = cond.infer({"mel": mel[None]})["upsampled"][0, :, :T].T
+                feeds = {q["name"]: np.zeros((1, q["shape"][1], q["shape"][2]), np.float32) for q in driver.queues}
+                prev = np.full(1, 128, np.int64)
+                got = np.empty(T, np.int64)
+                for t in range(T):
+                    out = step.infer({"prev_class": prev, "cond": c[t][None], "u": draws[t, i : i + 1],
+                                      "temperature": np.ones(1, np.float32), **feeds})
+                    prev = out["sample"]
+                    got[t] = prev[0]
+                    feeds = {q["name"]: out["new_" + q["name"]] for q in driver.queues}
+                _same_samples(got, batched["classes"][i])
+            # a batch is deterministic
+            assert np.array_equal(driver({"mel": both, "samples": T, "seed": seed})["classes"], batched["classes"])
+    # the pytorch batch is WaveNet.generate's batch from the same seed
+    from speechopt.models.pytorch import load_pytorch_model
+
+    model = load_pytorch_model(wavenet_run["artifact"])
+    _same_samples(mu_law_encode(model.generate(torch.from_numpy(both), num_samples=T, seed=seed)).numpy(),
+                  batched["classes"])

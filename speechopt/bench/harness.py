@@ -70,7 +70,9 @@ def run_worker(cfg: dict, workdir: Path) -> dict:
             raise SpeechoptError(result["error"])
         return result
     tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-    raise RuntimeError(f"benchmark worker for {cfg['artifact']} on {cfg['backend']} died (exit {proc.returncode}): {tail}")
+    # a crash, not a refusal (refusals come back as {"error"}): one line with the worker's last line
+    raise SpeechoptError(f"benchmark worker for {cfg['artifact']} on {cfg['backend']} died (exit {proc.returncode}): "
+                         f"{tail}")
 
 
 def preflight(task, artifacts, backends: list[str], threads: int | None) -> None:
@@ -113,6 +115,8 @@ def bench(artifacts: list[str], reference: str, settings: BenchSettings, budgets
     settings.check()
     ref_art = load_artifact(reference)
     task = task_of(ref_art)
+    if task.bench_unsupported:
+        raise SpeechoptError(f"{ref_art.path}: {task.bench_unsupported}")
     if budgets is not None:
         budgets.check_metrics(task.metrics)
     loaded = [load_artifact(a) for a in artifacts]

@@ -1,4 +1,4 @@
-"""Tasks: what is specific to ASR (and, next, TTS) behind one interface (`speechopt.tasks.base`).
+"""Tasks: what is specific to ASR, TTS and vocoders behind one interface (`speechopt.tasks.base`).
 
 Tasks are registered as "module:Class" strings, so importing this package imports no task code.
 """
@@ -9,7 +9,8 @@ import importlib
 
 from speechopt.errors import SpeechoptError
 
-_TASKS: dict[str, str] = {"asr": "speechopt.tasks.asr.task:AsrTask", "tts": "speechopt.tasks.tts.task:TtsTask"}
+_TASKS: dict[str, str] = {"asr": "speechopt.tasks.asr.task:AsrTask", "tts": "speechopt.tasks.tts.task:TtsTask",
+                          "vocoder": "speechopt.tasks.vocoder:VocoderTask"}
 _LOADED: dict[str, object] = {}
 
 

@@ -86,6 +86,7 @@ class Task:
     accuracy_mode: str = ""  # how accuracy is measured, for reports
     zoo_evaluation_options: dict = {}  # what `zoo add` passes to the evaluation
     default_data: str = ""  # the bundled evaluation set `eval` uses when given none
+    bench_unsupported: str = ""  # why `bench` cannot measure this task's artifacts yet ("" = it can)
 
     # -- artifacts ----------------------------------------------------------------------------------
     def check_compatible(self, reference, artifact) -> None:

@@ -60,8 +60,9 @@ class Upsampler(nn.Module):
     over time, Conv1d(1, 1, 2 s + 1) shared by all channels (r9y9's `UpsampleNetwork` with its default
     frequency kernel of 1), initialised to an average."""
 
-    def __init__(self, scales):
+    def __init__(self, scales, channels: int):
         super().__init__()
+        self.channels = int(channels)
         self.scales = [int(s) for s in scales]
         self.convs = nn.ModuleList()
         for s in self.scales:
@@ -70,11 +71,13 @@ class Upsampler(nn.Module):
             self.convs.append(conv)
 
     def forward(self, c):
-        b, ch, _ = c.shape
-        x = c.reshape(b * ch, 1, -1)
+        # the one kernel applied to every channel as a grouped conv (a reshape folding channels into the batch
+        # made the legacy ONNX exporter freeze the batch size)
+        x = c
         for s, conv in zip(self.scales, self.convs):
-            x = F.leaky_relu(conv(x.repeat_interleave(s, dim=-1)), 0.4)
-        return x.reshape(b, ch, -1)
+            w = conv.weight.expand(self.channels, 1, conv.weight.shape[-1])
+            x = F.leaky_relu(F.conv1d(x.repeat_interleave(s, dim=-1), w, padding=s, groups=self.channels), 0.4)
+        return x
 
 
 class WaveNet(nn.Module):
@@ -93,7 +96,7 @@ class WaveNet(nn.Module):
         self.embed = nn.Embedding(classes, residual_channels)
         # frame rate: the mel to `cond_channels` (kernel 3: a frame sees its neighbours); then to the sample rate
         self.cond_net = nn.Conv1d(n_mels, cond_channels, 3, padding=1)
-        self.upsample = Upsampler(upsample_scales)
+        self.upsample = Upsampler(upsample_scales, cond_channels)
         self.dilated = nn.ModuleList(nn.Conv1d(residual_channels, gate_channels, 2, dilation=d) for d in self.dilations)
         # each layer's own 1x1 projection of the upsampled conditioning
         self.cond = nn.ModuleList(nn.Conv1d(cond_channels, gate_channels, 1) for _ in self.dilations)
@@ -102,6 +105,13 @@ class WaveNet(nn.Module):
         self.res_skip = nn.ModuleList(nn.Conv1d(half, residual_channels + skip_channels, 1) for _ in self.dilations)
         self.head1 = nn.Conv1d(skip_channels, skip_channels, 1)
         self.head2 = nn.Conv1d(skip_channels, classes, 1)
+
+    def export_modules(self) -> dict:
+        """The two graphs a runner drives generation with (`speechopt.models.tts.wavenet_export`)."""
+        mods = {"conditioning": WaveNetConditioning(self), "step": WaveNetStep(self)}
+        for mod in mods.values():
+            mod.train(self.training)
+        return mods
 
     @property
     def receptive_field(self) -> int:
@@ -153,9 +163,8 @@ class WaveNet(nn.Module):
         return mu_law_decode(out, self.classes)
 
     def _draw(self, logits, temperature: float, gen):
-        u = torch.rand(logits.shape[0], 1, generator=gen, dtype=torch.float64)
-        cdf = torch.softmax(logits.double() / max(temperature, 1e-6), dim=-1).cumsum(-1)
-        return torch.searchsorted(cdf, u * cdf[:, -1:]).squeeze(1).clamp_(max=self.classes - 1)
+        u = torch.rand(logits.shape[0], generator=gen, dtype=torch.float64).to(logits.dtype)
+        return draw(logits, u, torch.full((logits.shape[0],), max(temperature, 1e-6), dtype=logits.dtype))
 
     def _naive_steps(self, out, up):
         rf = self.receptive_field
@@ -210,6 +219,58 @@ class WaveNet(nn.Module):
         return step
 
 
+def draw(logits, u, temperature):
+    """One class a row by inverse CDF: logits (B, classes), u (B,) uniform in [0, 1), temperature (B,) > 0 ->
+    int64 (B,), the number of classes whose cumulative softmax(logits / temperature) is at most u (times the
+    total, so rounding of the sum does not matter): a class without mass is never drawn, even for u = 0.
+    Tensor operations only: the step graph samples in-graph."""
+    cdf = torch.cumsum(torch.softmax(logits / temperature[:, None], dim=-1), dim=-1)
+    k = (cdf <= u[:, None] * cdf[:, -1:]).to(torch.int64).sum(dim=-1)
+    return torch.clamp(k, max=logits.shape[-1] - 1)
+
+
+class WaveNetConditioning(nn.Module):
+    """Graph `conditioning`: mel (B, frames, n_mels) -> upsampled (B, cond_channels, frames * hop)."""
+
+    def __init__(self, model: WaveNet):
+        super().__init__()
+        self.model = model
+
+    def forward(self, mel):
+        return self.model.upsampled(mel)
+
+
+class WaveNetStep(nn.Module):
+    """Graph `step`: one sample, the layer queues as explicit state (shift registers, not ring buffers, so the
+    graph needs no position input).
+
+    forward(prev_class (B,) int64, cond (B, cond_channels) the upsampled conditioning at this sample,
+    u (B,) uniform draws, temperature (B,), queue_0 .. queue_{L-1} (B, residual, dilation_i): layer i's inputs
+    of the last dilation_i samples, oldest first) -> (sample (B,) int64, logits (B, classes), new_queue_0 ..)."""
+
+    def __init__(self, model: WaveNet):
+        super().__init__()
+        self.model = model
+
+    def forward(self, prev_class, cond, u, temperature, *queues):
+        m = self.model
+        r = m.residual_channels
+        x = m.embed(prev_class)
+        skip = 0
+        new = []
+        for conv, cproj, rs, q in zip(m.dilated, m.cond, m.res_skip, queues):
+            w = conv.weight  # (G, R, 2): tap 0 reads the input `dilation` samples ago, tap 1 the current one
+            h = F.linear(q[:, :, 0], w[:, :, 0]) + F.linear(x, w[:, :, 1], conv.bias) + F.linear(cond, cproj.weight[:, :, 0], cproj.bias)
+            new.append(torch.cat([q[:, :, 1:], x.unsqueeze(-1)], dim=-1))
+            a, b = h.chunk(2, dim=1)
+            o = F.linear(torch.tanh(a) * torch.sigmoid(b), rs.weight[:, :, 0], rs.bias)
+            x = x + o[:, :r]
+            skip = skip + o[:, r:]
+        logits = F.linear(F.relu(F.linear(F.relu(skip), m.head1.weight[:, :, 0], m.head1.bias)),
+                          m.head2.weight[:, :, 0], m.head2.bias)
+        return (draw(logits, u, temperature), logits, *new)
+
+
 def training_segments(model: WaveNet, audio: torch.Tensor, mel: torch.Tensor, frames: int, rng, count: int):
     """`count` random (classes (frames * hop,), mel (frames, n_mels)) crops of one utterance, frame aligned;
     audio past the end is silence."""
@@ -227,4 +288,4 @@ def training_segments(model: WaveNet, audio: torch.Tensor, mel: torch.Tensor, fr
     return out
 
 
-__all__ = ["WaveNet", "mu_law_encode", "mu_law_decode", "training_segments"]
+__all__ = ["WaveNet", "WaveNetConditioning", "WaveNetStep", "draw", "mu_law_encode", "mu_law_decode", "training_segments"]
