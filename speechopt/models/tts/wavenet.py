@@ -246,26 +246,43 @@ class WaveNetStep(nn.Module):
 
     forward(prev_class (B,) int64, cond (B, cond_channels) the upsampled conditioning at this sample,
     u (B,) uniform draws, temperature (B,), queue_0 .. queue_{L-1} (B, residual, dilation_i): layer i's inputs
-    of the last dilation_i samples, oldest first) -> (sample (B,) int64, logits (B, classes), new_queue_0 ..)."""
+    of the last dilation_i samples, oldest first) -> (sample (B,) int64, logits (B, classes), new_queue_0 ..).
+
+    A sample is a few hundred tiny operations, so the time goes to dispatching them (measured in
+    benchmarks/results/wavenet-generation.md); the weights are regrouped, when the module is made, to need
+    fewer: every layer's conditioning projection (and conv bias) is one matrix, each layer's two taps one
+    matrix, and the skip connections one matrix over the layers' gated outputs at the end."""
 
     def __init__(self, model: WaveNet):
         super().__init__()
         self.model = model
+        with torch.no_grad():
+            self.register_buffer("cond_w", torch.cat([c.weight[:, :, 0] for c in model.cond]), persistent=False)
+            self.register_buffer("cond_b", torch.cat([c.bias + d.bias for c, d in zip(model.cond, model.dilated)]),
+                                 persistent=False)
+            self.register_buffer("taps", torch.stack([torch.cat([d.weight[:, :, 0], d.weight[:, :, 1]], dim=1)
+                                                      for d in model.dilated]), persistent=False)
+            r = model.residual_channels
+            self.register_buffer("res_w", torch.stack([m.weight[:r, :, 0] for m in model.res_skip]), persistent=False)
+            self.register_buffer("res_b", torch.stack([m.bias[:r] for m in model.res_skip]), persistent=False)
+            self.register_buffer("skip_w", torch.cat([m.weight[r:, :, 0] for m in model.res_skip], dim=1),
+                                 persistent=False)
+            self.register_buffer("skip_b", sum(m.bias[r:] for m in model.res_skip), persistent=False)
 
     def forward(self, prev_class, cond, u, temperature, *queues):
         m = self.model
-        r = m.residual_channels
+        g, half = m.gate_channels, m.gate_channels // 2
         x = m.embed(prev_class)
-        skip = 0
-        new = []
-        for conv, cproj, rs, q in zip(m.dilated, m.cond, m.res_skip, queues):
-            w = conv.weight  # (G, R, 2): tap 0 reads the input `dilation` samples ago, tap 1 the current one
-            h = F.linear(q[:, :, 0], w[:, :, 0]) + F.linear(x, w[:, :, 1], conv.bias) + F.linear(cond, cproj.weight[:, :, 0], cproj.bias)
+        c_all = F.linear(cond, self.cond_w, self.cond_b)  # (B, layers * gate)
+        gated, new = [], []
+        for i, q in enumerate(queues):
+            h = F.linear(torch.cat([q[:, :, 0], x], dim=1), self.taps[i]) + c_all[:, i * g : (i + 1) * g]
+            z = torch.tanh(h[:, :half]) * torch.sigmoid(h[:, half:])
+            gated.append(z)
             new.append(torch.cat([q[:, :, 1:], x.unsqueeze(-1)], dim=-1))
-            a, b = h.chunk(2, dim=1)
-            o = F.linear(torch.tanh(a) * torch.sigmoid(b), rs.weight[:, :, 0], rs.bias)
-            x = x + o[:, :r]
-            skip = skip + o[:, r:]
+            if i + 1 < len(queues):  # the last layer's residual output feeds nothing
+                x = x + F.linear(z, self.res_w[i], self.res_b[i])
+        skip = F.linear(torch.cat(gated, dim=1), self.skip_w, self.skip_b)
         logits = F.linear(F.relu(F.linear(F.relu(skip), m.head1.weight[:, :, 0], m.head1.bias)),
                           m.head2.weight[:, :, 0], m.head2.bias)
         return (draw(logits, u, temperature), logits, *new)
