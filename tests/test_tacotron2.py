@@ -200,3 +200,21 @@ def test_train_writes_a_model_and_resumes(tiny_tts_corpus, tmp_path):
     assert progress2["history"][: len(progress["history"])] == progress["history"]
     state2 = torch.load(run / "train-state" / "state.pt", weights_only=True)
     assert any(not torch.equal(state["model"][k], state2["model"][k]) for k in state["model"])
+
+
+def test_resume_with_roundtrip_selection_starts_a_new_best(tiny_tts_corpus, tmp_path):
+    """select_on="roundtrip" scores the free-running validation sentences through Griffin-Lim and the bundled
+    ASR; a run resumed with it (after l1 selection) starts its best anew instead of comparing unlike scores."""
+    from speechopt.train_tts import train_tts
+
+    run = tmp_path / "run"
+    train_tts(_settings(max_steps=1), tiny_tts_corpus, tiny_tts_corpus, run, log=lambda m: None)
+    first = json.loads((run / "train-state" / "progress.json").read_text())["best"]
+    assert first["select_on"] == "l1" and "roundtrip_cer" not in first["metrics"]
+    logs = []
+    train_tts(_settings(max_steps=2, feedback=0.5, select_on="roundtrip"), tiny_tts_corpus, tiny_tts_corpus, run,
+              resume=True, log=logs.append)
+    best = json.loads((run / "train-state" / "progress.json").read_text())["best"]
+    assert best["select_on"] == "roundtrip" and best["step"] == 2
+    assert 0.0 <= best["metrics"]["roundtrip_cer"] and best["score"][1] == pytest.approx(-best["metrics"]["roundtrip_cer"], abs=1e-4)
+    assert any("round-trip WER" in line and "(best so far, saved)" in line for line in logs)

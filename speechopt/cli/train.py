@@ -71,6 +71,9 @@ def train_tts_cmd(
                                  "with their exact durations; the corpus voice is recorded)."),
     feedback: float = typer.Option(0.0, help="tacotron2: scheduled sampling, the share of decoder steps fed the "
                                    "model's own previous frame in training (0: teacher forcing)."),
+    select_on: str = typer.Option("l1", help="Attention models: keep the checkpoint with the lowest teacher-forced "
+                                  "mel L1 (l1), or the lowest round-trip CER of free-running validation "
+                                  "sentences (roundtrip: Griffin-Lim, then zoo:crnn-ctc)."),
     lr: float = typer.Option(1e-3, help="Peak learning rate."),
     batch_size: Optional[int] = typer.Option(None, min=1, help="Sentences per batch (default 32; wavenet: 8 "
                                              "crops of 16 frames)."),
@@ -107,7 +110,8 @@ def train_tts_cmd(
         art = wavenet_from_run(run, out, overwrite=overwrite)
         typer.echo(f"wrote {art.path}: wavenet vocoder; run folder {run}")
         return
-    settings = TtsTrainSettings(arch=arch, frontend=frontend, feedback=feedback, config=parse_kv(config), lr=lr,
+    settings = TtsTrainSettings(arch=arch, frontend=frontend, feedback=feedback, select_on=select_on,
+                                config=parse_kv(config), lr=lr,
                                 batch_size=batch_size or 32,
                                 time_budget_min=time_budget, max_steps=max_steps, epochs=epochs,
                                 val_every_min=val_every, seed=seed, threads=threads or 1)
