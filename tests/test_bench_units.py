@@ -82,6 +82,32 @@ def test_reports_render():
     assert "data:image/png;base64," in page  # matplotlib is a dev dependency
 
 
+def test_html_report_plays_the_media_and_writes_it_beside(tmp_path):
+    """A TTS bench result's media (text, WAV bytes, mel picture) is embedded in the HTML report, written as WAV
+    files beside it, and kept out of the JSON."""
+    import io
+    import json
+
+    import numpy as np
+    import soundfile as sf
+
+    from speechopt.bench.report import write_reports
+
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros(1600, np.float32), 16000, format="WAV", subtype="PCM_16")
+    media = [{"text": "a <b> c.", "wav": buf.getvalue(), "png": b"\x89PNG"}]
+    report = {"task": "asr", "machine": {"processor": "x86_64"},
+              "settings": {"data": "d", "reference": "ref", "accuracy_mode": "m"},
+              "results": [{"name": "t2 onnx", "backend": "cpu", "media": media}, {"name": "ref", "backend": "cpu"}]}
+    rows = [_row("ref", reference=True)]
+    write_reports(report, rows, None, tmp_path / "r.json", None, tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    assert page.count("<audio controls") == 1 and "a &lt;b&gt; c." in page and "data:audio/wav;base64," in page
+    wav = tmp_path / "r-audio" / "0-t2_onnx-cpu-1.wav"
+    assert wav.read_bytes() == media[0]["wav"]
+    assert "media" not in json.loads((tmp_path / "r.json").read_text())["results"][0]
+
+
 def test_quantized_but_slower_warning_names_a_reason():
     from speechopt.bench.warnings import slower_than_parent
 

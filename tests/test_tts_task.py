@@ -279,6 +279,15 @@ def test_bench_reports_mel_drift_and_mcd_budgets(tts, tiny_models, tiny_corpus):
     assert onnx["roundtrip_wer"] is not None and onnx["drift"]["roundtrip_wer"] is not None  # bundled ASR on Griffin-Lim
     assert isinstance(onnx["si_sdr_db"], float)  # same length: sample-aligned, so SI-SDR is defined
     assert report["breaches"] == []
+    # the HTML report's media: the first sentences of each variant, as the round trip hears them
+    for r in report["results"]:
+        media = r["media"]
+        assert 1 <= len(media) <= 3 and media[0]["text"] == tts_texts(tts)[0]
+        assert media[0]["wav"][:4] == b"RIFF" and media[0]["png"][:4] == b"\x89PNG"
     with pytest.raises(SpeechoptError, match="no metric named 'mcd'"):
         bench([str(tiny_models["crnn-ctc"])], str(tiny_models["crnn-ctc"]), BenchSettings(data=str(tiny_corpus), **fast),
               budgets=Budgets.from_options(["mcd=0.5"]))
+
+
+def tts_texts(tts):
+    return [line for line in tts["texts"].read_text().splitlines() if line.strip()]

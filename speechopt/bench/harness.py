@@ -151,6 +151,10 @@ def bench(artifacts: list[str], reference: str, settings: BenchSettings, budgets
             for bs, t in r["throughput"].items():
                 ref_t = ref_result["throughput"].get(bs)
                 t["speedup"] = t["utt_per_s"] / ref_t["utt_per_s"] if ref_t else None
+        for r in results:
+            media = task.media(r)  # what the HTML report plays, read while the outputs still exist
+            if media:
+                r["media"] = media
         for r in results:  # the outputs lived in the temporary folder
             r.pop("outputs_file", None)
     named = {Path(p).resolve(): label for p, label in (labels or {}).items()}

@@ -136,6 +136,22 @@ def _plot_png(rows: list[dict], report: dict) -> str | None:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def _listen(report: dict) -> str:
+    """Per result, its first sentences: text, mel picture, audio player (embedded, so the file stands alone)."""
+    parts = []
+    for r in report.get("results", []):
+        if not r.get("media"):
+            continue
+        parts.append(f"<h3>{html.escape(r['name'])} [{html.escape(r['backend'])}]</h3>")
+        for m in r["media"]:
+            img = (f'<img alt="mel" src="data:image/png;base64,{base64.b64encode(m["png"]).decode()}">'
+                   if m.get("png") else "")
+            parts.append(f"<p>{html.escape(m['text'])}<br>{img}<br><audio controls "
+                         f'src="data:audio/wav;base64,{base64.b64encode(m["wav"]).decode()}"></audio></p>')
+    return ("<h2>Listen</h2><p>The first sentences of every variant, vocoded as the round trip hears them.</p>"
+            + "".join(parts)) if parts else ""
+
+
 def html_report(rows: list[dict], report: dict, breaches: list[str] | None = None) -> str:
     png = _plot_png(rows, report)
     head = "".join(f"<th>{html.escape(c)}</th>" for c, _ in columns(report))
@@ -155,15 +171,30 @@ padding:4px 8px;text-align:right}}td:first-child,td:nth-child(2){{text-align:lef
 <h1>speechopt bench</h1><p>Reference: <code>{html.escape(report['settings']['reference'])}</code>;
 data: <code>{html.escape(report['settings']['data'])}</code>. Latency at batch 1; RTFx at the largest batch;
 {html.escape(_task(report).describe_quality())}. {html.escape(report['settings']['accuracy_mode'])}.</p>
-<table><tr>{head}</tr>{body}</table>{budget}{plot}<h2>Machine</h2><pre>{machine}</pre></body></html>
+<table><tr>{head}</tr>{body}</table>{budget}{plot}{_listen(report)}<h2>Machine</h2><pre>{machine}</pre></body></html>
 """
 
 
 def write_reports(report: dict, rows: list[dict], breaches: list[str] | None, json_path: Path | None,
                   md_path: Path | None, html_path: Path | None) -> None:
+    plain = {**report, "results": [{k: v for k, v in r.items() if k != "media"} for r in report.get("results", [])]}
     if json_path:
-        atomic_write_text(json_path, json.dumps({"rows": rows, "breaches": breaches or [], **report}, indent=2) + "\n")
+        atomic_write_text(json_path, json.dumps({"rows": rows, "breaches": breaches or [], **plain}, indent=2) + "\n")
     if md_path:
         atomic_write_text(md_path, markdown(rows, report, breaches))
     if html_path:
         atomic_write_text(html_path, html_report(rows, report, breaches))
+        write_media(report, Path(html_path).with_name(Path(html_path).stem + "-audio"))
+
+
+def write_media(report: dict, folder: Path) -> None:
+    """The HTML report's audio as WAV files beside it: `<n>-<name>-<backend>-<k>.wav`, n the result's index."""
+    import re
+
+    from speechopt.io import atomic_write_bytes
+
+    for n, r in enumerate(report.get("results", [])):
+        for k, m in enumerate(r.get("media") or [], 1):
+            stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{n}-{r['name']}-{r['backend']}-{k}")
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(folder / f"{stem}.wav", m["wav"])

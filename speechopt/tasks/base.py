@@ -164,6 +164,12 @@ class Task:
         """(label, row -> value) for the quality axis of the report's speed/quality plot."""
         return None
 
+    def media(self, result: dict, count: int = 3) -> list[dict] | None:
+        """What the HTML report shows people of a bench result, for its first `count` items: a list of
+        {"text", "wav" (16-bit WAV bytes), "png" (a picture, e.g. a mel spectrogram, or None)}; None when the
+        task has nothing to listen to (ASR)."""
+        return None
+
     def zoo_figures(self, evaluation: dict) -> dict:
         """What `zoo add` records of an evaluation in the bundled manifest."""
         raise NotImplementedError

@@ -254,6 +254,23 @@ class TtsTask(Task):
             cache[key] = {"audio": audios, "roundtrip": roundtrip}
         return cache[key]
 
+    def media(self, result, count: int = 3):
+        """The first sentences' vocoded audio (the round trip's Griffin-Lim) and mel pictures."""
+        import io
+
+        import soundfile as sf
+
+        from speechopt.audio.mel import MelConfig
+
+        rate = MelConfig.from_dict(result["mel"]).sample_rate
+        audio, mels = self._vocoded(result)["audio"], _load_mels(result["outputs_file"])
+        out = []
+        for text, a, mel in list(zip(result["texts"], audio, mels))[:count]:
+            buf = io.BytesIO()
+            sf.write(buf, np.clip(a, -1.0, 1.0), rate, format="WAV", subtype="PCM_16")
+            out.append({"text": text, "wav": buf.getvalue(), "png": mel_picture(mel)})
+        return out
+
     def accuracy(self, result, reference):
         from speechopt.audio.mel import MelConfig
         from speechopt.tasks.tts.metrics import mcd, mel_l1
@@ -414,3 +431,24 @@ class TtsTask(Task):
 
 
 # -- helpers ------------------------------------------------------------------------------------------
+
+
+def mel_picture(mel) -> bytes | None:
+    """A PNG of a log-mel (frames, bins), time across; None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    import io
+
+    fig, ax = plt.subplots(figsize=(4, 1.6), dpi=80)
+    ax.imshow(np.asarray(mel).T, origin="lower", aspect="auto", cmap="magma")
+    ax.set_axis_off()
+    fig.tight_layout(pad=0)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
