@@ -109,8 +109,9 @@ def _load_bench(path: Path, bench, known_ids: set[str]):
     if bench.get("reference", "model") not in known_ids:
         _fail(path, "bench", f"reference {bench['reference']!r} is neither `model` nor a step id")
     # checked here rather than by the bench's worker processes, after every step has run
-    if bench.get("threads") is not None and not _positive_int(bench["threads"]):
-        _fail(path, "bench.threads", f"must be a positive integer, got {bench['threads']!r}")
+    t = bench.get("threads")
+    if t is not None and not (_positive_int(t) or (isinstance(t, list) and t and all(_positive_int(x) for x in t))):
+        _fail(path, "bench.threads", f"must be a positive integer or a list of them ([1, 2]), got {t!r}")
     sizes = bench.get("batch_sizes", [1, 16])
     if not isinstance(sizes, list) or not sizes or not all(_positive_int(b) for b in sizes):
         _fail(path, "bench.batch_sizes", f"must be a list of positive integers, got {sizes!r}")

@@ -51,6 +51,32 @@ def test_bench_reports_every_variant(variants, tiny_corpus, tmp_path):
     assert "data:image/png;base64" in (tmp_path / "r.html").read_text()
 
 
+def test_bench_at_several_thread_counts_gives_best_vs_best(variants, tiny_corpus, tmp_path):
+    """--threads 1,2: every configuration at each count, same-threads ratios against the reference at that
+    count, and each configuration's best count against the reference's best."""
+    fast = [x for x in FAST if x not in ("--threads", "1")]
+    r = run("bench", variants["pytorch"], variants["onnx"], "--data", tiny_corpus, *fast, "--threads", "1,2",
+            "--json", tmp_path / "r.json", "--markdown", tmp_path / "r.md")
+    assert r.exit_code == 0, r.output
+    rows = json.loads((tmp_path / "r.json").read_text())["rows"]
+    assert sorted((row["format"], row["threads"]) for row in rows) == [("onnx", 1), ("onnx", 2), ("pytorch", 1),
+                                                                      ("pytorch", 2)]
+    by = {(row["format"], row["threads"]): row for row in rows}
+    for t in (1, 2):
+        assert by[("pytorch", t)]["speedup"] == 1.0
+        assert by[("onnx", t)]["speedup"] == pytest.approx(
+            by[("pytorch", t)]["latency_ms"]["p50"] / by[("onnx", t)]["latency_ms"]["p50"])
+    for fmt in ("pytorch", "onnx"):
+        best_t = min((1, 2), key=lambda t: by[(fmt, t)]["latency_ms"]["p50"])
+        assert by[(fmt, 1)]["best_threads"] == by[(fmt, 2)]["best_threads"] == best_t
+    ref_best = min(by[("pytorch", t)]["latency_ms"]["p50"] for t in (1, 2))
+    onnx_best = min(by[("onnx", t)]["latency_ms"]["p50"] for t in (1, 2))
+    assert by[("onnx", 1)]["best_speedup"] == pytest.approx(ref_best / onnx_best)
+    md = (tmp_path / "r.md").read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| variant"))
+    assert "| thr |" in header and "| best |" in header
+
+
 def test_budget_breach_exits_3_with_one_line_each(variants, tiny_corpus):
     r = run("bench", variants["pytorch"], variants["onnx"], "--data", tiny_corpus, *FAST,
             "--max-latency-ms", "0.000001", "--min-speedup", "1000")

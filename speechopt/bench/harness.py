@@ -32,12 +32,18 @@ class BenchSettings:
     data: str
     backends: list[str] = field(default_factory=lambda: ["cpu"])
     batch_sizes: list[int] = field(default_factory=lambda: [1, 16])
-    threads: int | None = None
+    threads: int | list[int] | None = None  # a list measures every configuration at each thread count
     warmup: int = 10
     min_iters: int = 100
     min_passes: int = 3
     min_seconds: float = 3.0
     max_utterances: int | None = None
+
+    def thread_counts(self) -> list[int | None]:
+        """The thread counts to measure at ([None]: the runtimes' defaults)."""
+        if isinstance(self.threads, (list, tuple)):
+            return [int(t) for t in self.threads]
+        return [self.threads]
 
     def check(self) -> None:
         """Every setting is usable, before any worker starts."""
@@ -46,8 +52,11 @@ class BenchSettings:
             raise SpeechoptError(f"unknown backend {unknown[0]!r}; choose from {', '.join(BACKENDS)}")
         if not self.batch_sizes or any(b < 1 for b in self.batch_sizes):
             raise SpeechoptError("batch sizes must be positive")
-        if self.threads is not None and self.threads < 1:
-            raise SpeechoptError(f"threads must be a positive integer, got {self.threads}")
+        counts = self.thread_counts()
+        if any(t is not None and t < 1 for t in counts) or not counts:
+            raise SpeechoptError(f"threads must be positive integers, got {self.threads}")
+        if len(set(counts)) != len(counts):
+            raise SpeechoptError(f"thread counts repeat: {self.threads}")
         if self.min_iters < 1 or self.min_passes < 1 or self.warmup < 0 or self.min_seconds < 0:
             raise SpeechoptError("min_iters and min_passes must be at least 1, warmup and min_seconds at least 0")
         if self.max_utterances is not None and self.max_utterances < 1:
@@ -125,32 +134,40 @@ def bench(artifacts: list[str], reference: str, settings: BenchSettings, budgets
     task.check_data(ref_art, settings.data, settings.max_utterances)
     preflight(task, loaded, settings.backends, settings.threads)
 
-    common = {"data": str(settings.data), "batch_sizes": settings.batch_sizes, "threads": settings.threads,
+    counts = settings.thread_counts()
+    common = {"data": str(settings.data), "batch_sizes": settings.batch_sizes,
               "warmup": settings.warmup, "min_iters": settings.min_iters, "min_passes": settings.min_passes,
               "min_seconds": settings.min_seconds, "max_utterances": settings.max_utterances}
     with tempfile.TemporaryDirectory(prefix="speechopt-bench-") as tmp:
         workdir = Path(tmp)
-        log(f"reference: {ref_art.path} on cpu")
-        ref_result = run_worker({**common, "artifact": str(ref_art.path), "backend": "cpu", "device": "cpu"}, workdir)
-        ref_result.update(is_reference=True, **artifact_sizes(ref_art))
-        results = [ref_result]
-        for art in loaded:
-            sizes = artifact_sizes(art)
-            for backend in settings.backends:
-                if art.path.resolve() == ref_art.path.resolve() and backend == "cpu":
-                    continue
-                log(f"{art.path} on {backend}")
-                r = run_worker({**common, "artifact": str(art.path), "backend": backend,
-                                "device": BACKENDS[backend]}, workdir)
-                r.update(is_reference=False, **sizes)
-                results.append(r)
-        ref_p50 = ref_result["latency_ms"]["p50"]
-        for r in results:
+        results, refs = [], {}
+        for threads in counts:  # every configuration at one thread count, then the next
+            at = f" at {threads} thread{'s' if threads != 1 else ''}" if len(counts) > 1 else ""
+            log(f"reference: {ref_art.path} on cpu{at}")
+            ref_result = run_worker({**common, "threads": threads, "artifact": str(ref_art.path), "backend": "cpu",
+                                     "device": "cpu"}, workdir)
+            ref_result.update(is_reference=True, **artifact_sizes(ref_art))
+            refs[threads] = ref_result
+            results.append(ref_result)
+            for art in loaded:
+                sizes = artifact_sizes(art)
+                for backend in settings.backends:
+                    if art.path.resolve() == ref_art.path.resolve() and backend == "cpu":
+                        continue
+                    log(f"{art.path} on {backend}{at}")
+                    r = run_worker({**common, "threads": threads, "artifact": str(art.path), "backend": backend,
+                                    "device": BACKENDS[backend]}, workdir)
+                    r.update(is_reference=False, **sizes)
+                    results.append(r)
+        for r in results:  # ratios against the reference at the same thread count
+            ref_result = refs[r.get("threads")]
+            ref_p50 = ref_result["latency_ms"]["p50"]
             r.update(task.accuracy(r, ref_result))
             r["speedup"] = ref_p50 / r["latency_ms"]["p50"] if r["latency_ms"]["p50"] else None
             for bs, t in r["throughput"].items():
                 ref_t = ref_result["throughput"].get(bs)
                 t["speedup"] = t["utt_per_s"] / ref_t["utt_per_s"] if ref_t else None
+        best_vs_best(results)
         for r in results:
             media = task.media(r)  # what the HTML report plays, read while the outputs still exist
             if media:
@@ -160,7 +177,7 @@ def bench(artifacts: list[str], reference: str, settings: BenchSettings, budgets
     named = {Path(p).resolve(): label for p, label in (labels or {}).items()}
     for r in results:
         r["name"] = named.get(Path(r["artifact"]).resolve(), r["name"])
-    machine = machine_description(settings.threads)
+    machine = machine_description(counts[0] if len(counts) == 1 else ",".join(str(t) for t in counts))
     report = {
         "task": task.name,
         "machine": machine,
@@ -171,6 +188,25 @@ def bench(artifacts: list[str], reference: str, settings: BenchSettings, budgets
     }
     report["breaches"] = check_budgets(summary_rows(report), budgets, task.metrics) if budgets and budgets.any() else None
     return report
+
+
+def best_vs_best(results: list[dict]) -> None:
+    """With several thread counts: each configuration (artifact x backend) at its own fastest thread count
+    against the reference at its own (`best_speedup`, `best_threads`: what a user deploying each gets), beside
+    the same-threads `speedup`. One thread count: the two are the same."""
+    def key(r):
+        return (str(Path(r["artifact"]).resolve()), r["backend"], r.get("is_reference", False))
+
+    fastest: dict = {}
+    for r in results:
+        p50 = r["latency_ms"]["p50"]
+        if p50 and (key(r) not in fastest or p50 < fastest[key(r)]["latency_ms"]["p50"]):
+            fastest[key(r)] = r
+    ref = next((f for k, f in fastest.items() if k[2]), None)
+    for r in results:
+        best = fastest.get(key(r))
+        r["best_threads"] = best.get("threads") if best else None
+        r["best_speedup"] = (ref["latency_ms"]["p50"] / best["latency_ms"]["p50"]) if best and ref else None
 
 
 def summary_rows(report: dict) -> list[dict]:
@@ -186,7 +222,8 @@ def summary_rows(report: dict) -> list[dict]:
             "artifact": r["artifact"], "name": r["name"], "format": r["format"], "backend": r["backend"],
             "device": r["device"], "threads": r["threads"], "reference": r["is_reference"],
             "latency_ms": {k: r["latency_ms"][k] for k in ("p50", "p90", "p99")},
-            "speedup": r["speedup"], "noisy": r.get("noisy", False),
+            "speedup": r["speedup"], "best_speedup": r.get("best_speedup"), "best_threads": r.get("best_threads"),
+            "noisy": r.get("noisy", False),
             "throughput_batch": big, "throughput_utt_s": t["utt_per_s"] if t else None,
             "rtfx": t["rtfx"] if t else r["latency_batch1_rtfx"],
             "size_mb": r["size_mb"], "compressed_mb": r["compressed_mb"], "peak_rss_mb": r["peak_rss_mb"],

@@ -39,8 +39,22 @@ COMPACT = ("variant", "backend", "p50 ms", "speedup", "RTFx", "size MB")
 NOISY_NOTE = "~ timings too noisy to trust the ratio (see the warnings)"
 
 
+# with several thread counts (`bench --threads 1,2`): each row's count, and its best-vs-best ratio (each
+# configuration at its own fastest count against the reference at its own)
+THREAD_COLUMNS = [("thr", lambda r: _fmt(r.get("threads"), "d", "default")),
+                  ("best", lambda r: _fmt(r.get("best_speedup"), ".2f") + "x" + (f"@{r['best_threads']}"
+                                                                                if r.get("best_threads") else ""))]
+
+
+def _thread_lists(report: dict) -> bool:
+    return isinstance((report.get("settings") or {}).get("threads"), (list, tuple))
+
+
 def columns(report: dict, compact: bool = False) -> list[tuple[str, object]]:
     speed = [c for c in SPEED_COLUMNS if not compact or c[0] in COMPACT]
+    if _thread_lists(report):
+        at = [h for h, _ in speed].index("speedup") + 1
+        speed = speed[:2] + THREAD_COLUMNS[:1] + speed[2:at] + THREAD_COLUMNS[1:] + speed[at:]
     return speed + _task(report).columns(compact=compact)
 
 

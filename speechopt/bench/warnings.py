@@ -27,13 +27,15 @@ def slower_than_parent(results: list[dict], machine: dict) -> list[str]:
         if not r.get("quantization"):
             continue
         parent = next((p for p in results if p.get("checksum") == r.get("parent_checksum")
-                       and p["backend"] == r["backend"]), None)
+                       and p["backend"] == r["backend"] and p.get("threads") == r.get("threads")), None)
         if parent is None:
             continue
         mine, theirs = r["latency_ms"]["p50"], parent["latency_ms"]["p50"]
         if mine > theirs:
+            t = r.get("threads")
+            at = f" at {t} thread{'s' if t != 1 else ''}" if t else ""
             warnings.append(f"{r['name']} ({r['quantization'].get('method')}) is slower than its parent {parent['name']} "
-                            f"on {r['backend']}: p50 {mine:.2f} ms vs {theirs:.2f} ms. Likely reason: "
+                            f"on {r['backend']}{at}: p50 {mine:.2f} ms vs {theirs:.2f} ms. Likely reason: "
                             f"{likely_reason(r['quantization'], machine)}")
     return warnings
 

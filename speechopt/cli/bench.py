@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from speechopt.cli import app, command
-from speechopt.cli.options import check_int_list, parse_ints, threads_option, to_stderr
+from speechopt.cli.options import check_int_list, check_thread_list, parse_ints, parse_threads, to_stderr
 
 BUDGET_BROKEN = 3  # the exit code of a broken budget (see EXIT_CODES)
 
@@ -48,7 +48,10 @@ def bench_cmd(
     data: str = typer.Option("zoo:eval", help="Manifest of real utterances (or zoo:NAME)."),
     reference: Optional[str] = typer.Option(None, help="Reference artifact for drift and speedup (default: the first)."),
     batch_sizes: str = typer.Option("1,16", callback=check_int_list, help="Comma-separated; 1 gives latency, larger ones throughput/RTFx."),
-    threads: Optional[int] = threads_option("Intra-op threads for every runtime."),
+    threads: Optional[str] = typer.Option(
+        None, "--threads", metavar="<n[,n...]>", callback=check_thread_list,
+        help="Intra-op threads for every runtime; a list (1,2) measures every variant at each count and adds "
+             "best-vs-best ratios (each at its own fastest count)."),
     min_seconds: float = typer.Option(3.0, help="Minimum measuring time per configuration and batch size."),
     min_iters: int = typer.Option(100, help="Minimum batch-1 timed calls."),
     max_utterances: Optional[int] = typer.Option(None, help="Use only the first N utterances."),
@@ -75,7 +78,8 @@ def bench_cmd(
     budgets = Budgets.from_options(max_drift=max_drift, max_wer_drift=max_wer_drift, max_latency_ms=max_latency_ms,
                                    min_speedup=min_speedup)
     paths = [str(resolve(a)) for a in artifacts]
-    settings = BenchSettings(data=str(resolve(data)), backends=backend, batch_sizes=sizes, threads=threads,
+    settings = BenchSettings(data=str(resolve(data)), backends=backend, batch_sizes=sizes,
+                             threads=parse_threads(threads),
                              min_seconds=min_seconds, min_iters=min_iters, max_utterances=max_utterances)
     report = bench(paths, str(resolve(reference)) if reference else paths[0], settings,
                    budgets=budgets if budgets.any() else None, log=lambda m: to_stderr(f"measuring {m}"))

@@ -46,6 +46,27 @@ def check_int_list(text: str) -> str:
     return text
 
 
+def check_thread_list(text: str | None) -> str | None:
+    """Option callback: `--threads 2` or a list `1,2` of positive integers, else a usage error."""
+    if text is None:
+        return None
+    try:
+        counts = parse_ints(text)
+    except ValueError:
+        counts = []
+    if not counts or any(t < 1 for t in counts):
+        raise typer.BadParameter(f"takes a positive integer or a comma-separated list of them (1,2), got {text!r}")
+    return text
+
+
+def parse_threads(text: str | None) -> int | list[int] | None:
+    """`2` -> 2, `1,2` -> [1, 2] (a list even of one: `1,` measures one count as a list)."""
+    if text is None:
+        return None
+    counts = parse_ints(text)
+    return counts if "," in text else counts[0]
+
+
 def parse_ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
