@@ -1,53 +1,115 @@
 #!/usr/bin/env bash
-# The exact commands that made the TTS corpora and the Tacotron 2 run (issue 12), as run on the 2-core
-# CPU, with training at one thread beside other work. Corpora and runs live outside the git tree.
-# Time budgets (not epochs) bound the run, so a busier machine makes fewer steps and different weights;
-# the corpora are bit-exact (checked: a second run of stages 1a and 1c in a fresh process gave the same
-# sha256 for all 4,201 files).
+# The exact commands that made the TTS corpora and trained the TTS models (issue 12), as run on the 2-core
+# CPU, every run at one thread beside other work:  recipes/train-tts-models.sh STAGE  (no STAGE: the list).
+# Corpora and runs live outside the git tree ($TTS_DATA, $TTS_RUNS). Time budgets (not epochs) bound the
+# runs, so a busier machine makes fewer steps and different weights; the corpora are bit-exact (checked: a
+# second run of the train and eval corpora in a fresh process gave the same sha256 for all 4,201 files).
+# Long stages start in the background, detached with setsid (a plain nohup run died with the shell that
+# started it); two at once take both cores, so the others wait (see each stage's "as run").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
+SO="$PY -m speechopt.cli"
 DATA=${TTS_DATA:-/work/tts-data}
 RUNS=${TTS_RUNS:-/work/tts-runs}
-mkdir -p "$DATA" "$RUNS/tacotron2"
+mkdir -p "$RUNS"
 
-# Stage 1: corpora (54 s for all three, one thread). One voice, espeak-ng en-us at 175 wpm, pitch 50,
-# range 50; 16 kHz mono 16-bit WAV; manifest.jsonl with text, phonemes, phoneme_ms (milliseconds) and
-# espeak word timings.
-# 1a. training: 4,000 distinct sentences (147 min of audio, 0.5-6.1 s, median 1.9 s).
-[ -f "$DATA/train/manifest.jsonl" ] || \
-  OMP_NUM_THREADS=1 $PY -m speechopt.data.tts_corpus --num 4000 --seed 0 --split train --out "$DATA/train"
-# 1b. validation (picks checkpoints): 100 sentences, own seed, training sentences excluded.
-[ -f "$DATA/val/manifest.jsonl" ] || \
-  OMP_NUM_THREADS=1 $PY -m speechopt.data.tts_corpus --num 100 --seed 2 --split val --exclude 0:4000 --out "$DATA/val"
-# 1c. evaluation (to bundle): 200 sentences, own seed, training and validation sentences excluded.
-[ -f "$DATA/eval/manifest.jsonl" ] || \
-  OMP_NUM_THREADS=1 $PY -m speechopt.data.tts_corpus --num 200 --seed 1 --split eval --exclude 0:4000 --exclude 2:100 \
-    --out "$DATA/eval"
+background() {  # background LOG COMMAND...: detached, one thread
+  local log=$1; shift
+  setsid nohup env OMP_NUM_THREADS=1 "$@" > "$log" 2>&1 < /dev/null &
+  echo "started in the background (pid $!); log: $log"
+}
 
-# Stage 2: smoke run (2 min wall: 71 steps in 1.5 min of training): the loop, validation, checkpointing and
-# the model files work on the real corpus. Free-running after 71 steps: stop gate fired on 91% of 32
-# validation sentences, length ratio 1.00, monotonic 16%.
-rm -rf /tmp/tts-smoke2  # a run folder with state is refused without --resume
-OMP_NUM_THREADS=1 $PY -m speechopt.train_tts --data "$DATA/train" --val-data "$DATA/val" --out /tmp/tts-smoke2 \
-  --time-budget 1.5 --config '{"reduction": 3}' --val-every-min 0.7
-
-# Stage 3: Tacotron 2, r = 3, 2,030,594 parameters (the constructor defaults of
-# speechopt/models/tts/tacotron2.py), batch 32, Adam 1e-3 with warm-up and cosine decay over 105 minutes
-# of training steps, guided attention from espeak word timings (sigma 0.15, weight 1). About 0.8 steps a
-# second at one thread (1.25 s per batch of 32, ~160 s per epoch of 125 batches); validation at every
-# epoch (about 6 s each). Started 00:36 UTC, expected to end about 02:30 UTC (105 min of steps plus
-# validations). Writes $RUNS/tacotron2/{model.safetensors,config.json} (best validation so far) and
-# train-state/ (resumable: add --resume, with a larger --time-budget to train on).
-nohup env OMP_NUM_THREADS=1 $PY -m speechopt.train_tts --arch tacotron2 --data "$DATA/train" --val-data "$DATA/val" \
-  --out "$RUNS/tacotron2" --time-budget 105 --config '{"reduction": 3}' --val-every-min 10 \
-  > "$RUNS/tacotron2/train.log" 2>&1 &
-echo "training in the background, pid $!; log: $RUNS/tacotron2/train.log"
-
-# Stage 3b (as run): the stage-3 process ended at 01:34 UTC after 56.5 min of training (step 2900), when the
-# shell that had started it (a helper's) closed: nohup alone did not keep it. Resumed at 01:46 UTC from
-# train-state/ (step 2875, the last validation) for the rest of the same 105-minute schedule, detached with
-# setsid so that closing a shell does not end it:
-#   setsid nohup env OMP_NUM_THREADS=1 $PY -m speechopt.train_tts --arch tacotron2 --data "$DATA/train" \
-#     --val-data "$DATA/val" --out "$RUNS/tacotron2" --time-budget 105 --config '{"reduction": 3}' \
-#     --val-every-min 10 --resume > "$RUNS/tacotron2/train-part2.log" 2>&1 < /dev/null &
+case "${1:-}" in
+corpora)
+  # 54 s for all three, one thread. One voice, espeak-ng en-us at 175 wpm, pitch 50, range 50; 16 kHz mono
+  # 16-bit WAV; manifest.jsonl with text, phonemes, phoneme_ms (milliseconds) and espeak word timings.
+  # Training: 4,000 distinct sentences (147 min of audio, 0.5-6.1 s, median 1.9 s); validation (picks
+  # checkpoints): 100, own seed, training sentences excluded; evaluation (bundled as zoo:tts-eval, its first
+  # 120): 200, own seed, training and validation sentences excluded.
+  [ -f "$DATA/train/manifest.jsonl" ] || \
+    OMP_NUM_THREADS=1 $PY -m speechopt.data.tts_corpus --num 4000 --seed 0 --split train --out "$DATA/train"
+  [ -f "$DATA/val/manifest.jsonl" ] || \
+    OMP_NUM_THREADS=1 $PY -m speechopt.data.tts_corpus --num 100 --seed 2 --split val --exclude 0:4000 --out "$DATA/val"
+  [ -f "$DATA/eval/manifest.jsonl" ] || \
+    OMP_NUM_THREADS=1 $PY -m speechopt.data.tts_corpus --num 200 --seed 1 --split eval --exclude 0:4000 \
+      --exclude 2:100 --out "$DATA/eval"
+  ;;
+smoke)
+  # 2 min wall (71 steps in 1.5 min of training): the loop, validation, checkpointing and the model files
+  # work on the real corpus.
+  rm -rf /tmp/tts-smoke2
+  OMP_NUM_THREADS=1 $PY -m speechopt.train_tts --data "$DATA/train" --val-data "$DATA/val" --out /tmp/tts-smoke2 \
+    --time-budget 1.5 --config '{"reduction": 3}' --val-every-min 0.7
+  ;;
+tacotron2)
+  # zoo:tacotron2. r = 3, 2,030,594 parameters (speechopt/models/tts/tacotron2.py defaults), characters,
+  # batch 32, Adam 1e-3 warm-up + cosine over 105 minutes of training steps, guided attention from espeak
+  # word timings (sigma 0.15, weight 1); ~0.8 steps a second. As run (session 4): started 00:36 UTC; the
+  # process died at step 2900 with the helper shell that started it and was resumed (stage
+  # tacotron2-resume) from step 2875 for the rest of the same schedule; ended at step 5470.
+  mkdir -p "$RUNS/tacotron2"
+  background "$RUNS/tacotron2/train.log" $PY -m speechopt.train_tts --arch tacotron2 --data "$DATA/train" \
+    --val-data "$DATA/val" --out "$RUNS/tacotron2" --time-budget 105 --config '{"reduction": 3}' --val-every-min 10
+  ;;
+tacotron2-resume)
+  background "$RUNS/tacotron2/train-part2.log" $PY -m speechopt.train_tts --arch tacotron2 --data "$DATA/train" \
+    --val-data "$DATA/val" --out "$RUNS/tacotron2" --time-budget 105 --config '{"reduction": 3}' \
+    --val-every-min 10 --resume
+  ;;
+fastspeech)
+  # FastSpeech, 1,168,593 parameters (speechopt/models/tts/fastspeech.py defaults), characters, durations
+  # from espeak's word timings (speechopt/models/tts/durations.py), batch 32, Adam 1e-3 warm-up + cosine
+  # over 75 minutes of training steps; ~1.2 steps a second beside two other runs. As run (session 5):
+  # 03:13-04:35 UTC. Writes the artifact $RUNS/fastspeech (run folder $RUNS/fastspeech.train-run).
+  background "$RUNS/fastspeech.log" $SO train tts --arch fastspeech --data "$DATA/train" --val-data "$DATA/val" \
+    -o "$RUNS/fastspeech" --time-budget 75 --val-every 8 --threads 1
+  ;;
+fastspeech-phonemes)
+  # The same FastSpeech on espeak phonemes (speechopt/tts_phonemes.py): exact phoneme durations. As run
+  # (session 5): started when stage fastspeech ended.
+  background "$RUNS/fastspeech-ph.log" $SO train tts --arch fastspeech --frontend phonemes --data "$DATA/train" \
+    --val-data "$DATA/val" -o "$RUNS/fastspeech-ph" --time-budget 55 --val-every 8 --threads 1
+  ;;
+wavenet)
+  # WaveNet vocoder, 187,785 parameters (speechopt/models/tts/wavenet.py defaults: 16 layers, dilations
+  # 1..128 twice, receptive field 511 samples, residual 32, gate 64, skip 64, mu-law 256), teacher forced on
+  # random crops of 16 frames (3,200 samples) of the training audio, batch 8, Adam 1e-3, warm-up + cosine
+  # over the time budget; ~0.8 s a step. As run (session 5): started 03:20 UTC, stopped (killed) at 03:30
+  # after its first validation (step 500) to give its core to Tacotron; resume with stage wavenet-resume.
+  mkdir -p "$RUNS/wavenet"
+  background "$RUNS/wavenet/train.log" $PY -m speechopt.train_wavenet --data "$DATA/train" --val-data "$DATA/val" \
+    --out "$RUNS/wavenet" --time-budget 100
+  ;;
+wavenet-resume)
+  background "$RUNS/wavenet/train-part2.log" $PY -m speechopt.train_wavenet --data "$DATA/train" \
+    --val-data "$DATA/val" --out "$RUNS/wavenet" --time-budget 100 --resume
+  ;;
+tacotron)
+  # Tacotron (the original), 1,254,163 parameters (speechopt/models/tts/tacotron.py defaults; r = 3),
+  # characters, the same guided attention as Tacotron 2, L1 on the decoder mel and on the post-CBHG's log
+  # linear magnitude, batch 32, Adam 1e-3 warm-up + cosine over 70 minutes; ~0.6 steps a second beside two
+  # other runs. As run (session 5): started 03:33 UTC. Writes $RUNS/tacotron (run folder
+  # $RUNS/tacotron.train-run).
+  background "$RUNS/tacotron.log" $SO train tts --arch tacotron --data "$DATA/train" --val-data "$DATA/val" \
+    -o "$RUNS/tacotron" --time-budget 70 --val-every 10 --config reduction=3 --threads 1
+  ;;
+tacotron2-ss)
+  # zoo:tacotron2 trained on with scheduled sampling: a copy of its run folder resumed (its optimizer state
+  # and the remaining cosine schedule over a longer budget), half the decoder steps fed the model's own
+  # previous frame, the checkpoint kept by the round-trip CER of 32 free-running validation sentences.
+  # As run (session 5): started when stage tacotron ended.
+  mkdir -p "$RUNS/tacotron2-ss"
+  [ -f "$RUNS/tacotron2-ss/train-state/state.pt" ] || \
+    cp -r "$RUNS/tacotron2/train-state" "$RUNS/tacotron2/model.safetensors" "$RUNS/tacotron2/config.json" \
+      "$RUNS/tacotron2-ss/"
+  background "$RUNS/tacotron2-ss/train.log" $PY -m speechopt.train_tts --arch tacotron2 --data "$DATA/train" \
+    --val-data "$DATA/val" --out "$RUNS/tacotron2-ss" --time-budget 150 --config '{"reduction": 3}' \
+    --val-every-min 8 --resume --feedback 0.5 --select-on roundtrip
+  ;;
+*)
+  echo "usage: $0 STAGE   (corpora, smoke, tacotron2, tacotron2-resume, fastspeech, fastspeech-phonemes,"
+  echo "                   wavenet, wavenet-resume, tacotron, tacotron2-ss)"
+  exit 2
+  ;;
+esac
