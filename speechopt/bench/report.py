@@ -108,7 +108,7 @@ def markdown(rows: list[dict], report: dict, breaches: list[str] | None = None) 
              f"torch {m.get('torch', '-')}, onnxruntime {m.get('onnxruntime', m.get('onnxruntime-gpu', '-'))}.  ",
              f"Data: `{report['settings']['data']}`; reference: `{report['settings']['reference']}`.  ",
              f"Latency at batch 1 (p50/p90/p99 over real inputs); RTFx (audio seconds per wall second) at batch "
-             f"{rows[0]['throughput_batch'] if rows else 1}; accuracy: {report['settings']['accuracy_mode']}.", "",
+             f"{(rows[0]['throughput_batch'] if rows else None) or 1}; accuracy: {report['settings']['accuracy_mode']}.", "",
              "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(r) + " |" for r in table_rows(rows, report)]
     if any(r.get("noisy") for r in rows):
