@@ -291,3 +291,23 @@ def test_bench_reports_mel_drift_and_mcd_budgets(tts, tiny_models, tiny_corpus):
 
 def tts_texts(tts):
     return [line for line in tts["texts"].read_text().splitlines() if line.strip()]
+
+
+def test_quantize_one_graph_keeps_the_others_float(tts, tmp_path):
+    """A per-graph trial: --graph decoder_step quantizes the step graph only; the encoder and postnet files
+    are the float ones, byte for byte, and the manifest says why; an unknown graph is one line."""
+    from speechopt.artifact import load_artifact
+    from speechopt.steps.quantize import QuantizeSettings, quantize
+
+    src = tts["onnx"]
+    out = quantize(src.path, tmp_path / "q", QuantizeSettings(method="dynamic", graphs=["decoder_step"]),
+                   validation_data=str(tts["texts"]))
+    q = load_artifact(out.path)
+    graphs = q.manifest["quantization"]["graphs"]
+    assert "skipped" in graphs["encoder"] and "skipped" in graphs["postnet"] and "op_types" in graphs["decoder_step"]
+    for g in ("encoder", "postnet"):
+        assert q.file(q.graphs[g]["file"]).read_bytes() == src.file(src.graphs[g]["file"]).read_bytes()
+    assert q.file(q.graphs["decoder_step"]["file"]).read_bytes() != src.file(src.graphs["decoder_step"]["file"]).read_bytes()
+    with pytest.raises(SpeechoptError, match="has no graph 'decoder'"):
+        quantize(src.path, tmp_path / "q2", QuantizeSettings(graphs=["decoder"]), validation_data=str(tts["texts"]))
+    assert not (tmp_path / "q2").exists()

@@ -65,6 +65,9 @@ def quantize_cmd(
     calibrate_method: str = typer.Option("minmax", help="static: minmax, percentile or entropy."),
     fp16_ops: Optional[list[str]] = typer.Option(None, "--fp16-op", metavar="<op>",
                                                  help="fp16: op types computed in float16 (repeatable)."),
+    graph: Optional[list[str]] = typer.Option(None, "--graph", metavar="<name>",
+                                              help="Quantize only this graph (repeatable; default: every graph), "
+                                                   "e.g. --graph decoder_step: the others stay float."),
     validation_data: Optional[str] = typer.Option(None, help="Data the result is checked on (default: the task's "
                                                   "evaluation set)."),
     overwrite: bool = typer.Option(False),
@@ -79,7 +82,7 @@ def quantize_cmd(
     settings = QuantizeSettings(method=method, weight_type=weight_type, per_channel=per_channel,
                                 op_types=op_types or [], calibration_data=str(resolve(calibration_data)) if calibration_data else None,
                                 calibration_size=calibration_size, calibrate_method=calibrate_method,
-                                fp16_ops=fp16_ops or [])
+                                fp16_ops=fp16_ops or [], graphs=graph or [])
     art = quantize(resolve(artifact), out, settings,
                    validation_data=str(resolve(validation_data)) if validation_data else None, overwrite=overwrite)
     v = art.manifest["validation"]

@@ -42,6 +42,7 @@ class QuantizeSettings:
     calibration_size: int = 64
     calibrate_method: str = "minmax"  # minmax | percentile | entropy
     fp16_ops: list[str] = field(default_factory=list)  # fp16: op types computed in float16 (empty: default)
+    graphs: list[str] = field(default_factory=list)  # the graphs to quantize (empty: every graph); others stay float
 
 
 def is_quantized(artifact: Artifact) -> bool:
@@ -148,6 +149,9 @@ def quantize(source, out, settings: QuantizeSettings, validation_data: str | Non
         raise SpeechoptError(f"{artifact.path}: already quantized ({artifact.manifest.get('quantization', {}).get('method', 'see lineage')}); "
                              "quantize its float parent instead")
     if artifact.format == "pytorch":
+        if settings.graphs:
+            raise SpeechoptError("--graph selects graphs of an onnx artifact; export with `speechopt export --to onnx` "
+                                 "first")
         if settings.method != "dynamic":
             raise SpeechoptError(f"{settings.method} quantization works on onnx artifacts; export with "
                                  "`speechopt export --to onnx` first")
@@ -157,6 +161,9 @@ def quantize(source, out, settings: QuantizeSettings, validation_data: str | Non
 
     if settings.method == "static" and not settings.calibration_data:
         raise SpeechoptError("static quantization needs --calibration-data (a manifest of real utterances)")
+    unknown = [g for g in settings.graphs if g not in artifact.graphs]
+    if unknown:
+        raise SpeechoptError(f"{artifact.path} has no graph {unknown[0]!r} (its graphs: {', '.join(artifact.graphs)})")
     task, checks = _sample(artifact, validation_data, 24)
     calibration = None
     if settings.method == "static":
@@ -168,6 +175,10 @@ def quantize(source, out, settings: QuantizeSettings, validation_data: str | Non
         info: dict = {}
         for graph, spec in artifact.graphs.items():
             src, dst = artifact.file(spec["file"]), Path(tmp) / spec["file"]
+            if settings.graphs and graph not in settings.graphs:  # a per-graph trial: this one stays float
+                shutil.copyfile(src, dst)
+                info[graph] = {"skipped": "not among the graphs asked for (--graph): kept in float"}
+                continue
             if settings.method == "fp16":
                 info[graph] = _fp16_onnx(src, dst, settings)
                 continue
