@@ -20,6 +20,8 @@ def data_synth(
     seed: int = typer.Option(0, help="Seed: the same command makes the same corpus."),
     split: str = typer.Option("train", help="train (80 voice variants), train-narrow (the first 10 of them), or test (4 variants neither train split uses)."),
     audio_format: str = typer.Option("wav", "--format", help="wav or flac."),
+    synth: str = typer.Option("espeak", help="espeak (espeak-ng), festival (Festival's voices: apt package, see "
+                              "`make festival`) or mix (each utterance either, even odds)."),
     tts: bool = typer.Option(False, "--tts", help="A single-voice TTS corpus: punctuated sentences with phoneme "
                              "durations and word timings (--split then only names the files)."),
     voice: str = typer.Option("en-us", help="--tts: the espeak-ng voice."),
@@ -27,9 +29,9 @@ def data_synth(
                                                 "sentences of the corpus made with this seed and size (repeatable)."),
     overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
 ) -> None:
-    """Synthesize a speech corpus with espeak-ng (offline, seeded, 16 kHz mono).
+    """Synthesize a speech corpus with espeak-ng and/or Festival (offline, seeded, 16 kHz mono).
 
-    ASR corpora draw many voices (voice-disjoint splits); `--tts` makes one voice's corpus for training a
+    ASR corpora draw many voices (voice-disjoint splits, for both synthesizers); `--tts` makes one voice's corpus for training a
     synthesizer. The same command makes the same corpus, bit for bit.
     """
     from speechopt.data.synth import SynthSettings, synth_corpus
@@ -48,7 +50,7 @@ def data_synth(
         typer.echo(f"wrote {num} utterances: {manifest}")
         return
 
-    with progress_bar(num, f"synthesizing {split}") as advance:
-        manifest = synth_corpus(out, SynthSettings(num=num, seed=seed, split=split, audio_format=audio_format),
-                                overwrite=overwrite, progress=advance)
+    with progress_bar(num, f"synthesizing {split} ({synth})") as advance:
+        manifest = synth_corpus(out, SynthSettings(num=num, seed=seed, split=split, audio_format=audio_format,
+                                                   synth=synth), overwrite=overwrite, progress=advance)
     typer.echo(f"wrote {num} utterances: {manifest}")

@@ -1,7 +1,8 @@
-"""A synthetic speech corpus made offline with espeak-ng.
+"""A synthetic speech corpus made offline with espeak-ng, Festival, or both.
 
 Sentences of 2-10 words are drawn from a stated vocabulary (`words.txt`) and spoken by espeak-ng voices
-with random rate, pitch, pitch range, gain and padding silence. Everything is drawn from one seeded
+with random rate, pitch, pitch range, gain and padding silence; `synth="festival"` speaks them with
+Festival's voices (`speechopt.data.festival`: random rate and pitch), `"mix"` draws either for each. Everything is drawn from one seeded
 generator in a fixed order, espeak-ng is deterministic for a fixed call sequence in a fresh process, and
 its breath-noise generator is seeded per utterance, so the same command makes the same corpus, bit for bit. The `test` split uses voice variants that the `train` split
 never uses, so a WER on it measures generalization to unseen voices, not memorization.
@@ -49,6 +50,13 @@ def vocabulary() -> list[str]:
     return [w for line in text.splitlines() if not line.startswith("#") for w in line.split()]
 
 
+# Festival's voices by split (speechopt.data.festival): train and train-narrow speak with the two voices
+# that the test split never uses; the test split's Festival voice is held out.
+FESTIVAL_SPLITS = {"train": ["kal_diphone", "cmu_us_slt_arctic_hts"], "train-narrow": ["kal_diphone"],
+                   "test": ["ked_diphone"]}
+SYNTHS = ("espeak", "festival", "mix")
+
+
 @dataclass(frozen=True)
 class SynthSettings:
     num: int
@@ -57,11 +65,21 @@ class SynthSettings:
     min_words: int = 2
     max_words: int = 10
     audio_format: str = "wav"
+    synth: str = "espeak"  # espeak | festival | mix (each utterance either, with even odds)
 
 
 def draw_voice(rng: random.Random, split: str) -> Voice:
     name = rng.choice(BASE_VOICES) + rng.choice(SPLITS[split])
     return Voice(name, rate_wpm=rng.randint(130, 220), pitch=rng.randint(25, 75), pitch_range=rng.randint(20, 90))
+
+
+def draw_festival_voice(rng: random.Random, split: str):
+    """A Festival voice of the split with a random rate (the HMM voice ignores it) and, for the diphone voices,
+    pitch mean and spread."""
+    from speechopt.data.festival import FestivalVoice
+
+    return FestivalVoice(rng.choice(FESTIVAL_SPLITS[split]), stretch=round(rng.uniform(0.8, 1.25), 3),
+                         f0_mean=rng.randint(80, 150), f0_std=rng.randint(8, 25))
 
 
 def synth_corpus(out: str | Path, settings: SynthSettings, overwrite: bool = False, progress=None) -> Path:
@@ -72,25 +90,60 @@ def synth_corpus(out: str | Path, settings: SynthSettings, overwrite: bool = Fal
         raise SpeechoptError("--num must be positive")
     if settings.audio_format not in ("wav", "flac"):
         raise SpeechoptError("--format must be wav or flac")
+    if settings.synth not in SYNTHS:
+        raise SpeechoptError(f"unknown synthesizer {settings.synth!r}: choose one of {', '.join(SYNTHS)}")
+    if settings.synth != "espeak":  # before anything is written: a missing package is one line
+        from speechopt.data.festival import INSTALL, installed_voices, require_festival
+
+        require_festival()
+        missing = sorted(set(FESTIVAL_SPLITS[settings.split]) - set(installed_voices()))
+        if missing:
+            raise SpeechoptError(f"Festival lacks voice {', '.join(missing)}: {INSTALL}")
     words = vocabulary()
     rng = random.Random(settings.seed)
-    tts = Espeak.shared()
     out = Path(out)
+    # Everything is drawn first, in one fixed order (an espeak-only corpus draws exactly what it always did),
+    # then spoken: espeak-ng one utterance at a time, Festival in batches (one process each).
+    plan = []
+    for i in range(settings.num):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(settings.min_words, settings.max_words)))
+        festival = settings.synth == "festival" or (settings.synth == "mix" and rng.random() < 0.5)
+        voice = draw_festival_voice(rng, settings.split) if festival else draw_voice(rng, settings.split)
+        gain = rng.uniform(0.1, 0.95)
+        pads = [int(SAMPLE_RATE * rng.uniform(0.05, 0.3)) for _ in range(2)]
+        plan.append((i, text, voice, festival, gain, pads))
     with atomic_dir(out, overwrite=overwrite) as tmp:
-        utterances = []
-        for i in range(settings.num):
-            text = " ".join(rng.choice(words) for _ in range(rng.randint(settings.min_words, settings.max_words)))
-            voice = draw_voice(rng, settings.split)
-            audio = resample(tts.synthesize(text, voice, seed=settings.seed * 1_000_003 + i), tts.sample_rate, SAMPLE_RATE)
+        utterances = {}
+
+        def write(i, text, voice, audio, gain, pads):
             peak = float(np.abs(audio).max()) or 1.0
-            gain = rng.uniform(0.1, 0.95) / peak
-            pad = [np.zeros(int(SAMPLE_RATE * rng.uniform(0.05, 0.3)), np.float32) for _ in range(2)]
-            audio = np.concatenate([pad[0], audio * gain, pad[1]])
+            audio = np.concatenate([np.zeros(pads[0], np.float32), audio * (gain / peak), np.zeros(pads[1], np.float32)])
             rel = Path("audio") / f"{settings.split}-{i:06d}.{settings.audio_format}"
             write_audio(tmp / rel, audio, SAMPLE_RATE)
-            extra = (("voice", voice.name), ("rate_wpm", voice.rate_wpm), ("pitch", voice.pitch))
-            utterances.append(Utterance(out / rel, len(audio) / SAMPLE_RATE, text, extra))
+            if hasattr(voice, "rate_wpm"):
+                extra = (("voice", voice.name), ("rate_wpm", voice.rate_wpm), ("pitch", voice.pitch))
+            else:
+                extra = (("voice", voice.label), ("stretch", voice.stretch), ("pitch", voice.f0_mean),
+                         ("synth", "festival"))
+            utterances[i] = Utterance(tmp / rel, len(audio) / SAMPLE_RATE, text, extra)
             if progress is not None:
                 progress(1)
-        write_manifest(tmp / "manifest.jsonl", [Utterance(tmp / u.audio_filepath.relative_to(out), u.duration, u.text, u.extra) for u in utterances])
+
+        espeak = [p for p in plan if not p[3]]
+        if espeak:
+            tts = Espeak.shared()
+            for i, text, voice, _, gain, pads in espeak:
+                audio = resample(tts.synthesize(text, voice, seed=settings.seed * 1_000_003 + i), tts.sample_rate,
+                                 SAMPLE_RATE)
+                write(i, text, voice, audio, gain, pads)
+        festival = [p for p in plan if p[3]]
+        if festival:
+            from speechopt.data.festival import synthesize_many
+
+            for k in range(0, len(festival), 200):
+                batch = festival[k : k + 200]
+                audios = synthesize_many([(text, voice) for _, text, voice, *_ in batch], SAMPLE_RATE)
+                for (i, text, voice, _, gain, pads), audio in zip(batch, audios):
+                    write(i, text, voice, audio, gain, pads)
+        write_manifest(tmp / "manifest.jsonl", [utterances[i] for i in range(settings.num)])
     return out / "manifest.jsonl"
