@@ -54,3 +54,50 @@ def data_synth(
         manifest = synth_corpus(out, SynthSettings(num=num, seed=seed, split=split, audio_format=audio_format,
                                                    synth=synth), overwrite=overwrite, progress=advance)
     typer.echo(f"wrote {num} utterances: {manifest}")
+
+
+def _range(text: str, name: str) -> tuple[float, float]:
+    try:
+        a, b = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise typer.BadParameter(f"{name} takes LOW:HIGH, e.g. 5:30, got {text!r}") from None
+    return a, b
+
+
+@command(data_app, "augment")
+def data_augment(
+    corpus: str = typer.Argument(..., help="Corpus folder or manifest to degrade (one copy of each utterance)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to create (audio/ as FLAC, manifest.jsonl)."),
+    seed: int = typer.Option(0, help="Seed: the same command makes the same corpus."),
+    speeds: str = typer.Option("0.9,1.0,1.1", help="Speed factors, one drawn per utterance (tempo and pitch)."),
+    p_reverb: float = typer.Option(0.5, help="Probability of reverberation (a synthetic exponential-decay room)."),
+    rt60: str = typer.Option("0.2:0.8", help="Reverberation time range, seconds."),
+    p_noise: float = typer.Option(0.8, help="Probability of additive noise."),
+    snr: str = typer.Option("5:30", help="Signal-to-noise ratio range, dB."),
+    noises: str = typer.Option("white,pink,babble", help="Noise kinds, one drawn per noisy utterance (babble: "
+                               "other utterances of the corpus)."),
+    p_telephone: float = typer.Option(0.1, help="Probability of the telephone band (8 kHz, 300-3400 Hz)."),
+    overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
+) -> None:
+    """Write a degraded copy of a corpus: speed, reverberation, noise, telephone band (seeded).
+
+    What was done to each utterance is in its manifest row (`augment`); the settings in augment.json.
+    """
+    from speechopt.data.augment import AugmentSettings, augment_corpus
+    from speechopt.progress import progress_bar
+    from speechopt.zoo import resolve
+
+    try:
+        factors = tuple(float(x) for x in speeds.split(",") if x.strip())
+    except ValueError:
+        raise typer.BadParameter(f"--speeds takes comma-separated factors, got {speeds!r}") from None
+    settings = AugmentSettings(seed=seed, speeds=factors, p_reverb=p_reverb, rt60=_range(rt60, "--rt60"),
+                               p_noise=p_noise, snr_db=_range(snr, "--snr"),
+                               noises=tuple(n.strip() for n in noises.split(",") if n.strip()), p_telephone=p_telephone)
+    settings.check()
+    source = resolve(corpus)
+    rows = (source / "manifest.jsonl" if source.is_dir() else source)
+    total = sum(1 for line in rows.read_text().splitlines() if line.strip()) if rows.is_file() else None
+    with progress_bar(total, "augmenting") as advance:
+        manifest = augment_corpus(source, out, settings, overwrite=overwrite, progress=advance)
+    typer.echo(f"wrote {manifest}")
