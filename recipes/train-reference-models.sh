@@ -16,6 +16,14 @@ mkdir -p corpus runs
 [ -f corpus/train/manifest.jsonl ] || $SO data synth --out corpus/train --num 24000 --seed 0 --split train-narrow
 [ -f speechopt/zoo_data/data/eval/manifest.jsonl ] || \
   $SO data synth --out speechopt/zoo_data/data/eval --num 320 --seed 2026 --split test --format flac
+# zoo:eval-hard (session 5, 21 s): 320 utterances of the held-out voices of both synthesizers (espeak-ng
+# +m7 +m8 +f4 +f5 and Festival's ked_diphone; 154 Festival), each degraded: speed 0.9/1.0/1.1, reverberation
+# for 70%, noise for all (white/pink/babble, 5-30 dB SNR), telephone band for 10% (speechopt/data/augment.py).
+# zoo:crnn-ctc on it: 90.93% WER (54.28% on the same utterances before degradation).
+if [ ! -f speechopt/zoo_data/data/eval-hard/manifest.jsonl ]; then
+  $SO data synth --out corpus/eval-hard-clean --num 320 --seed 2027 --split test --synth mix --format flac
+  $SO data augment corpus/eval-hard-clean -o speechopt/zoo_data/data/eval-hard --seed 2027 --p-noise 1.0 --p-reverb 0.7
+fi
 
 common=(--data corpus/train --val-data corpus/dev --seed 0 --val-every 10 --overwrite)
 # As the bundled models were actually made (a clean re-run of these lines reproduces the recipe, not the
