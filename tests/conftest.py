@@ -15,6 +15,7 @@ TINY_CONFIGS = {
     "cnn-ctc": {"channels": 32, "blocks": 2},
     "lstm-ctc": {"hidden": 24, "layers": 2},
     "crnn-ctc": {"conv_channels": 8, "proj": 32, "hidden": 24, "layers": 2},
+    "separable-ctc": {"channels": 16, "blocks": 2, "repeats": 2, "kernels": [5, 7]},
 }
 
 

@@ -14,7 +14,7 @@ from speechopt.errors import SpeechoptError
 from speechopt.steps import export as export_step
 from speechopt.steps.export import export_model
 
-ARCHS = ("cnn-ctc", "lstm-ctc", "crnn-ctc")
+ARCHS = ("cnn-ctc", "lstm-ctc", "crnn-ctc", "separable-ctc")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -76,7 +76,7 @@ def test_onnx_exporter_choice_is_recorded(exported):
     exports = {arch: load_artifact(exported[arch, "onnx"]).manifest["export"] for arch in ARCHS}
     # RNN models go straight to the legacy exporter; the CNN keeps dynamo, which works for it.
     assert exports["lstm-ctc"]["exporter"] == exports["crnn-ctc"]["exporter"] == "legacy"
-    assert exports["cnn-ctc"]["exporter"] == "dynamo"
+    assert exports["cnn-ctc"]["exporter"] == exports["separable-ctc"]["exporter"] == "dynamo"
     for info in exports.values():
         assert info["fallback"] is False and info["attempts"] == [] and info["requested_exporter"] == "auto"
         assert info["opset"] == 17

@@ -1,4 +1,4 @@
-"""Reference CTC acoustic models: CNN, RNN (LSTM/GRU) and CRNN.
+"""Reference CTC acoustic models: CNN, RNN (LSTM/GRU), CRNN, and a separable convolution (QuartzNet-style) model.
 
 All share one interface, chosen to export cleanly: `forward(features (B, T, F) float32, lengths (B,) int64)
 -> (log_probs (B, T', V), out_lengths (B,))`, with T' = (T - 1) // 2 + 1 (2x time subsampling: espeak speaks
@@ -87,3 +87,65 @@ class CRNNCTC(nn.Module):
         x = x * time_mask(out_lengths, t).unsqueeze(-1).to(x.dtype)
         x, _ = self.rnn(x)
         return self.head(x).log_softmax(-1), out_lengths
+
+
+class SeparableConvBlock(nn.Module):
+    """QuartzNet's block (Kriman et al. 2020): `repeats` x [depthwise Conv1d(kernel) + pointwise Conv1d +
+    BatchNorm + ReLU (not after the last)], plus a residual through a pointwise conv + BatchNorm, then ReLU.
+    Padding frames are zeroed before every depthwise conv, so they carry nothing into real frames."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, repeats: int, dropout: float):
+        super().__init__()
+        self.depthwise = nn.ModuleList()
+        self.pointwise = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        c = cin
+        for _ in range(repeats):
+            self.depthwise.append(nn.Conv1d(c, c, kernel, padding=kernel // 2, groups=c, bias=False))
+            self.pointwise.append(nn.Conv1d(c, cout, 1, bias=False))
+            self.norms.append(nn.BatchNorm1d(cout))
+            c = cout
+        self.residual = nn.Sequential(nn.Conv1d(cin, cout, 1, bias=False), nn.BatchNorm1d(cout))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x, mask):
+        y = x
+        last = len(self.depthwise) - 1
+        for i, (dw, pw, bn) in enumerate(zip(self.depthwise, self.pointwise, self.norms)):
+            y = bn(pw(dw(y * mask)))
+            if i < last:
+                y = self.dropout(torch.relu(y))
+        return self.dropout(torch.relu(y + self.residual(x))) * mask
+
+
+class SeparableCTC(nn.Module):
+    """A convolution-only, time-parallel CTC model in QuartzNet's manner: a stride-2 stem (2x subsampling, as
+    the other families), `blocks` separable blocks of `repeats` sub-blocks with kernels `kernels` (one per
+    block), a separable epilogue conv, a pointwise head. Every frame's output is computed in parallel (no
+    recurrence), so batch-1 latency is bounded by matrix throughput, not by a sequential LSTM; the receptive
+    field (`receptive_field_frames`) is sum(repeats x (k - 1)) at half the frame rate plus the stem's."""
+
+    def __init__(self, n_features, vocab_size, channels, blocks, repeats, kernels, dropout):
+        super().__init__()
+        kernels = list(kernels)
+        if len(kernels) != blocks:
+            raise ValueError(f"give one kernel per block: {blocks} blocks, {len(kernels)} kernels")
+        if any(k % 2 == 0 for k in kernels):
+            raise ValueError(f"kernels must be odd (same-length convs), got {kernels}")
+        self.stem = nn.Sequential(nn.Conv1d(n_features, channels, 11, stride=2, padding=5, bias=False),
+                                  nn.BatchNorm1d(channels), nn.ReLU())
+        self.blocks = nn.ModuleList(SeparableConvBlock(channels, channels, k, repeats, dropout) for k in kernels)
+        self.epilogue = nn.Sequential(nn.Conv1d(channels, channels, 29, padding=14, groups=channels, bias=False),
+                                      nn.Conv1d(channels, channels, 1, bias=False), nn.BatchNorm1d(channels), nn.ReLU())
+        self.head = nn.Conv1d(channels, vocab_size, 1)
+        self.receptive_field_frames = 11 + 2 * (sum(repeats * (k - 1) for k in kernels) + 28)
+
+    def forward(self, features, lengths):
+        out_lengths = subsampled_lengths(lengths)
+        x = self.stem(features.transpose(1, 2))
+        mask = time_mask(out_lengths, x.shape[2]).unsqueeze(1).to(x.dtype)
+        x = x * mask
+        for block in self.blocks:
+            x = block(x, mask)
+        x = self.epilogue(x * mask) * mask
+        return self.head(x).transpose(1, 2).log_softmax(-1), out_lengths

@@ -65,6 +65,12 @@ _REGISTRY: dict[str, Architecture] = {
             "2-D conv front end (2x time subsampling), bidirectional LSTM, linear to characters, CTC",
         ),
         Architecture(
+            "separable-ctc", "asr", "speechopt.models.asr:SeparableCTC",
+            {**_ASR_IO, "channels": 128, "blocks": 5, "repeats": 3, "kernels": [13, 17, 21, 25, 29], "dropout": 0.1},
+            "convolution only, in QuartzNet's manner: stride-2 stem, depthwise-separable residual blocks "
+            "(receptive field 6.7 s), CTC; parallel over time",
+        ),
+        Architecture(
             "hf-wav2vec2-ctc", "asr", "speechopt.models.hf_wav2vec2:HFWav2Vec2CTC",
             {"n_features": 1, "vocab_size": 32},
             "Hugging Face Wav2Vec2ForCTC (speechopt import-hf): raw waveform in, character CTC out; "
