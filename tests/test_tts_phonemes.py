@@ -123,3 +123,28 @@ def test_fastspeech_phoneme_training_and_synthesis(corpus, tmp_path, one_thread)
     res = CliRunner().invoke(app, ["train", "tts", "--frontend", "letters", "--data", str(corpus), "--val-data",
                                    str(corpus), "-o", str(tmp_path / "x"), "--max-steps", "1"])
     assert res.exit_code == 1 and "unknown TTS front end" in res.output
+
+
+def test_silent_tail_tokens_need_not_be_reached(corpus):
+    """A duration model gives espeak's silent last pause, the final mark and EOS zero frames: the alignment
+    check asks the path to reach the last spoken token instead of the last token."""
+    from speechopt.models.tts.alignment import alignment_health
+    from speechopt.tasks.tts.scoring import spoken_lengths
+    from speechopt.tts_phonemes import PhonemeTokenizer
+    from speechopt.tts_text import TtsTokenizer
+
+    durations = [2, 3, 2, 4, 0, 0, 0]  # ... 'd', '_:' spoken; '_', '<.>', EOS silent
+    hard = np.repeat(np.eye(len(durations)), durations, axis=0)
+    assert not alignment_health(hard, len(durations))["monotonic"]
+    assert alignment_health(hard, len(durations), spoken_len=4)["monotonic"]
+    rows = _rows(corpus)
+    tok = PhonemeTokenizer.build(rows)
+
+    class Data:
+        items = [{"tokens": np.array([tok.encode(r["text"], phonemes=r["phonemes"])])} for r in rows]
+        lengths = [it["tokens"].shape[1] for it in items]
+
+    spoken = spoken_lengths(tok, Data)
+    for n, length, r in zip(spoken, Data.lengths, rows):
+        assert n < length and not r["phonemes"][n - 1].startswith("_")
+    assert spoken_lengths(TtsTokenizer(), Data) == Data.lengths  # characters: unchanged

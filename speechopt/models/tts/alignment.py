@@ -17,7 +17,9 @@ import numpy as np
 
 
 def alignment_health(attention, text_len: int, steps: int | None = None, max_back: int = 1, max_jump: int = 4,
-                     end_slack: int = 2, band: float = 0.2) -> dict:
+                     end_slack: int = 2, band: float = 0.2, spoken_len: int | None = None) -> dict:
+    """`spoken_len`: the tokens up to the last spoken one (default `text_len`): the path must reach the last
+    `end_slack` + 1 of those (a duration model gives trailing silent tokens zero frames)."""
     a = np.asarray(attention, dtype=np.float64)
     steps = a.shape[0] if steps is None else int(steps)
     a = a[:steps, :text_len]
@@ -31,6 +33,7 @@ def alignment_health(attention, text_len: int, steps: int | None = None, max_bac
     t = (np.arange(steps)[:, None] + 0.5) / steps
     n = (np.arange(text_len)[None, :] + 0.5) / text_len
     diag = float((a * (np.abs(n - t) <= band)).sum() / max(a.sum(), 1e-9))
-    return {"monotonic": bool(back <= max_back and jump <= max_jump and reached >= text_len - 1 - end_slack),
+    must_reach = (text_len if spoken_len is None else min(int(spoken_len), text_len)) - 1 - end_slack
+    return {"monotonic": bool(back <= max_back and jump <= max_jump and reached >= must_reach),
             "diagonality": diag, "focus": float(a.max(axis=1).mean()), "max_back": back, "max_jump": jump,
             "reached": reached}

@@ -30,14 +30,36 @@ def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float | None:
     return None if noise == 0.0 else float(10.0 * np.log10(float(target @ target) / noise))
 
 
-def alignment_summary(outputs, data) -> dict:
+def spoken_lengths(tokenizer, data) -> list[int]:
+    """Each sentence's tokens up to its last spoken one: trailing pauses, the final mark and EOS dropped under
+    the phoneme front end (a duration model gives them zero frames, so no alignment reaches them); all tokens
+    but trailing EOS/punctuation otherwise (the alignment check's end slack covers those)."""
+    from speechopt.tts_phonemes import FINAL_MARKS, is_phonemes
+
+    if not is_phonemes(tokenizer):
+        return list(data.lengths)
+    silent = {tokenizer.eos_id} | {i for i, p in enumerate(tokenizer.vocabulary)
+                                   if p.startswith("_") or p in FINAL_MARKS.values()}
+    out = []
+    for item in data.items:
+        ids = [int(x) for x in item["tokens"][0]]
+        n = len(ids)
+        while n > 1 and ids[n - 1] in silent:
+            n -= 1
+        out.append(n)
+    return out
+
+
+def alignment_summary(outputs, data, lengths=None) -> dict:
     """Share of sentences whose gate fired before the cap, and whose attention is monotonic
-    (`speechopt.models.tts.alignment.alignment_health`), with the sentences that failed either."""
+    (`speechopt.models.tts.alignment.alignment_health`; `lengths`: each sentence's spoken tokens, which the
+    path must reach, default all), with the sentences that failed either."""
     from speechopt.models.tts.alignment import alignment_health
 
     monotonic, diag, failed = [], [], []
     for i, o in enumerate(outputs):
-        h = alignment_health(o["alignment"], data.lengths[i], o["steps"])
+        h = alignment_health(o["alignment"], data.lengths[i], o["steps"],
+                             spoken_len=None if lengths is None else lengths[i])
         monotonic.append(h["monotonic"])
         diag.append(h["diagonality"])
         if not (h["monotonic"] and o["gate_fired"]):

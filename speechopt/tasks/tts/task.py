@@ -32,6 +32,7 @@ from speechopt.tasks.tts.scoring import (
     _load_mels,
     si_sdr,
     alignment_summary,
+    spoken_lengths,
     own_audio_distance,
     vocode,
     roundtrip_scores,
@@ -172,7 +173,10 @@ class TtsTask(Task):
 
             voc = griffin_lim_vocoder(mel_config_of(artifact), griffin_lim)
         mel_config = mel_config_of(artifact)
-        result = {"sentences": len(outputs), **alignment_summary(outputs, data)}
+        from speechopt.models.tts.artifact import tokenizer_of
+
+        spoken = spoken_lengths(tokenizer_of(artifact), data)
+        result = {"sentences": len(outputs), **alignment_summary(outputs, data, spoken)}
         own = [i for i, p in enumerate(data.audio_paths) if p is not None]
         if own:
             result["own_audio"] = own_audio_distance(outputs, data, own, mel_config, threads)
