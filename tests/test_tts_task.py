@@ -311,3 +311,33 @@ def test_quantize_one_graph_keeps_the_others_float(tts, tmp_path):
     with pytest.raises(SpeechoptError, match="has no graph 'decoder'"):
         quantize(src.path, tmp_path / "q2", QuantizeSettings(graphs=["decoder"]), validation_data=str(tts["texts"]))
     assert not (tmp_path / "q2").exists()
+
+
+def test_in_graph_loop_export_matches_the_step_loop(tts, tmp_path):
+    """export --loop graph: Tacotron 2's whole decoder loop as one ONNX graph (a Loop); the driver feeds it the
+    same prenet masks as the step mode draws, so both modes give the same steps and (to float rounding) mels,
+    also when the gate never fires (the cap)."""
+    from speechopt.artifact import load_artifact
+    from speechopt.steps.export import export_model
+    from speechopt.tasks import get_task
+
+    texts = str(tts["texts"])
+    for name in ("fires", "capped"):
+        src = tts[name]
+        loop = load_artifact(export_model(src.path, "onnx", tmp_path / name, validation_data=texts,
+                                          max_validation_utts=2, threads=1, loop="graph").path)
+        assert list(loop.graphs) == ["encoder", "decoder_loop", "postnet"] and loop.manifest["export_loop"] == "graph"
+        assert loop.manifest["validation"]["same_gate_step"] is True
+        task = get_task("tts")
+        data = task.load_data(src, tts["texts"])
+        with task.driver(src, threads=1) as a, task.driver(loop, threads=1) as b:
+            assert b.in_graph and not a.in_graph
+            ref, out = task.run(a, data, progress=False), task.run(b, data, progress=False)
+        for x, y in zip(ref, out):
+            assert x["steps"] == y["steps"] and x["gate_fired"] == y["gate_fired"]
+            assert x["mel"].shape == y["mel"].shape and np.abs(x["mel"] - y["mel"]).max() < 1e-3
+            assert np.abs(x["alignment"] - y["alignment"]).max() < 1e-3
+    with pytest.raises(SpeechoptError, match="--loop graph exports to onnx"):
+        export_model(tts["fires"].path, "torchscript", tmp_path / "ts", validation_data=texts, loop="graph")
+    with pytest.raises(SpeechoptError, match="unknown --loop"):
+        export_model(tts["fires"].path, "onnx", tmp_path / "x", validation_data=texts, loop="python")

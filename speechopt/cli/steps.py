@@ -24,6 +24,8 @@ def export_cmd(
     validation_data: Optional[str] = typer.Option(None, help="Real data the export is validated on (default: the "
                                                   "task's evaluation set, zoo:eval or zoo:tts-eval)."),
     max_validation_utts: int = typer.Option(32, help="Utterances (sentences) used for validation."),
+    loop: str = typer.Option("step", help="Attention TTS models: step (the decoder step is a graph, the loop runs in "
+                             "Python, every backend) or graph (Tacotron 2: the whole loop in one ONNX graph)."),
     atol: float = typer.Option(1e-3, help="Largest allowed |difference| against PyTorch (ASR: log-probs; TTS: each "
                                "graph on unseen shapes and the first decoder step; whole mels have fixed limits)."),
     threads: Optional[int] = threads_option(),
@@ -39,7 +41,7 @@ def export_cmd(
     art = export_model(resolve(artifact), to, out, mode=mode, opset=opset, exporter=exporter,
                        validation_data=resolve(validation_data) if validation_data else None,
                        max_validation_utts=max_validation_utts,
-                       atol=atol, threads=threads, overwrite=overwrite)
+                       atol=atol, threads=threads, loop=loop, overwrite=overwrite)
     v = art.manifest.get("validation", {})
     how = art.manifest.get("export", {}).get("exporter", art.format)
     typer.echo(f"wrote {out} ({art.format} via {how}): max |diff| {v.get('max_abs_diff', float('nan')):.2e} "

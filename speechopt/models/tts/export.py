@@ -1,4 +1,5 @@
-"""Export config of Tacotron 2: three graphs, the loop that drives them lives in the TTS task.
+"""Export config of Tacotron 2: three graphs, the loop that drives them lives in the TTS task (or, with
+`export --loop graph`, in the graph `decoder_loop` instead of `decoder_step`: `speechopt.models.tts.tacotron2_loop`).
 
 - `encoder`: tokens (batch, text) int64, lengths (batch,) int64 -> memory (batch, text, encoder_dim),
   processed_memory (batch, text, attention_dim) (the attention's memory projection, computed once).
@@ -28,8 +29,10 @@ from speechopt.errors import SpeechoptError
 from speechopt.models.export_config import ExportConfig, tensor
 
 STATE_NAMES = ("att_h", "att_c", "dec_h", "dec_c", "att_w", "att_w_cum", "context")
-EXAMPLE_SHAPES = {"encoder": (2, 7), "decoder_step": (2, 7), "postnet": (2, 13)}  # (batch, text or frames)
-CHECK_SHAPES = {"encoder": ((1, 3), (3, 11)), "decoder_step": ((1, 3), (3, 11)), "postnet": ((1, 5), (3, 23))}
+# (batch, text or frames)
+EXAMPLE_SHAPES = {"encoder": (2, 7), "decoder_step": (2, 7), "decoder_loop": (2, 7), "postnet": (2, 13)}
+CHECK_SHAPES = {"encoder": ((1, 3), (3, 11)), "decoder_step": ((1, 3), (3, 11)), "decoder_loop": ((1, 3), (3, 11)),
+                "postnet": ((1, 5), (3, 23))}
 
 
 class Tacotron2ExportConfig(ExportConfig):
@@ -42,6 +45,13 @@ class Tacotron2ExportConfig(ExportConfig):
         from speechopt.models.registry import get_architecture
 
         self.config = get_architecture(self.architecture).full_config(self.config)
+        # "step": the decoder step is a graph and the driver loops over it; "graph": the loop is in the graph
+        # (`speechopt.models.tts.tacotron2_loop`), set by `export --loop graph` and kept in the manifest
+        self.loop = manifest.get("export_loop", "step")
+        if self.loop not in ("step", "graph"):
+            raise SpeechoptError(f"unknown decoder loop mode {self.loop!r} (step or graph)")
+        if self.loop == "graph" and self.architecture != "tacotron2":
+            raise SpeechoptError(f"the in-graph decoder loop is implemented for tacotron2, not {self.architecture}")
 
     # -- sizes ---------------------------------------------------------------------------------------
     @property
@@ -81,14 +91,27 @@ class Tacotron2ExportConfig(ExportConfig):
                    + [tensor(n, "float32", "batch", d) for n, d in zip(self.prenet_mask_names(), self.prenet_dims)])
         step_out = ([tensor("frames", "float32", "batch", r * self.n_mels), tensor("gate", "float32", "batch")]
                     + self.state_tensors("new_"))
-        return {
-            "encoder": ([tensor("tokens", "int64", "batch", "text"), tensor("lengths", "int64", "batch")], memory),
-            "decoder_step": (step_in, step_out),
-            "postnet": ([tensor("decoder_mel", "float32", "batch", "frames", self.n_mels)], [self.postnet_output()]),
-        }
+        encoder = ([tensor("tokens", "int64", "batch", "text"), tensor("lengths", "int64", "batch")], memory)
+        postnet = ([tensor("decoder_mel", "float32", "batch", "frames", self.n_mels)], [self.postnet_output()])
+        if self.loop == "graph":
+            loop_in = memory + [tensor("mask", "bool", "batch", "text"),
+                                tensor("prenet_masks", "float32", "cap", "batch", sum(self.prenet_dims)),
+                                tensor("gate_threshold", "float32")]
+            loop_out = [tensor("frames", "float32", "steps", "batch", r * self.n_mels),
+                        tensor("gates", "float32", "steps", "batch"),
+                        tensor("alignments", "float32", "steps", "batch", "text"),
+                        tensor("steps", "int64", "batch")]
+            return {"encoder": encoder, "decoder_loop": (loop_in, loop_out), "postnet": postnet}
+        return {"encoder": encoder, "decoder_step": (step_in, step_out), "postnet": postnet}
 
     def modules(self, model):
-        return model.export_modules()
+        mods = model.export_modules()
+        if self.loop == "graph":
+            from speechopt.models.tts.tacotron2_loop import scripted_loop
+
+            del mods["decoder_step"]
+            mods = {"encoder": mods["encoder"], "decoder_loop": scripted_loop(model), "postnet": mods["postnet"]}
+        return mods
 
     # -- inputs --------------------------------------------------------------------------------------
     def _inputs(self, graph: str, batch: int, length: int, seed: int) -> dict[str, np.ndarray]:
@@ -100,6 +123,15 @@ class Tacotron2ExportConfig(ExportConfig):
                     "lengths": np.full((batch,), length, np.int64)}
         if graph == "postnet":
             return {"decoder_mel": rng.standard_normal((batch, length, self.n_mels)).astype(np.float32)}
+        if graph == "decoder_loop":  # a cap of 2 x text steps; masks of the first sentence full, others shorter
+            lengths = np.array([max(1, length - (length * i) // 3) for i in range(batch)])
+            keep = 1.0 - float(c["prenet_dropout"])
+            return {"memory": rng.standard_normal((batch, length, self.encoder_dim)).astype(np.float32),
+                    "processed_memory": rng.standard_normal((batch, length, int(c["attention_dim"]))).astype(np.float32),
+                    "mask": np.arange(length)[None, :] < lengths[:, None],
+                    "prenet_masks": ((rng.random((2 * length, batch, sum(self.prenet_dims))) < keep) / keep
+                                     ).astype(np.float32),
+                    "gate_threshold": np.array(0.5, np.float32)}
         # decoder_step: the first sentence is full length, the others shorter (masked tail)
         lengths = np.array([max(1, length - (length * i) // 3) for i in range(batch)])
         mask = np.arange(length)[None, :] < lengths[:, None]
@@ -132,7 +164,7 @@ class Tacotron2ExportConfig(ExportConfig):
     def _shape(graph, inputs) -> tuple[int, str, int]:
         """(batch, name of the dynamic length, its value) of one graph's inputs."""
         key, dim = {"encoder": ("tokens", "text"), "decoder_step": ("mask", "text"),
-                    "postnet": ("decoder_mel", "frames")}[graph]
+                    "decoder_loop": ("mask", "text"), "postnet": ("decoder_mel", "frames")}[graph]
         return int(inputs[key].shape[0]), dim, int(inputs[key].shape[1])
 
     def describe(self, graph, inputs):
@@ -147,7 +179,7 @@ class Tacotron2ExportConfig(ExportConfig):
         """Largest |difference| over valid values: the attention weights (and their running sum) only over
         each sentence's real tokens (`mask`); every other output in full. A shape mismatch is an error."""
         worst = 0.0
-        mask = inputs.get("mask") if graph == "decoder_step" else None
+        mask = inputs.get("mask") if graph in ("decoder_step", "decoder_loop") else None
         for name, a in ref.items():
             b = out[name]
             if a.shape != b.shape:
@@ -158,6 +190,8 @@ class Tacotron2ExportConfig(ExportConfig):
             diff = np.abs(a.astype(np.float64) - b)
             if mask is not None and name in ("new_att_w", "new_att_w_cum"):
                 diff = diff[mask]
+            elif mask is not None and name == "alignments":  # (steps, batch, text): real tokens only
+                diff = diff[:, mask]
             worst = max(worst, float(diff.max()) if diff.size else 0.0)
         return worst
 

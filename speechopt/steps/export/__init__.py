@@ -34,14 +34,20 @@ NOTE_PT2_RNN = ("the LSTM/GRU layers run as a torch.export while_loop, one step 
 
 def export_model(source, to: str, out, *, mode: str = "trace", opset: int = 17, exporter: str = "auto",
                  validation_data=None, max_validation_utts: int = 32, atol: float = DEFAULT_ATOL,
-                 threads: int | None = None, overwrite: bool = False) -> Artifact:
+                 threads: int | None = None, loop: str = "step", overwrite: bool = False) -> Artifact:
     """Export the pytorch artifact `source` (path, `zoo:NAME` or Artifact) to format `to` at `out`.
 
     `mode` (trace|script) applies to torchscript; `opset` and `exporter` (auto|dynamo|legacy) to onnx.
     `validation_data` is a manifest of real data (default: the task's bundled evaluation set); the first
     `max_validation_utts` items are used. `threads` sets torch's and onnxruntime's intra-op threads (default:
-    torch's current setting). Raises SpeechoptError, writing nothing, when export or validation fails.
+    torch's current setting). `loop` (attention TTS models): "step" exports the decoder step and the driver
+    loops over it; "graph" puts the loop in the graph (Tacotron 2, onnx only). Raises SpeechoptError,
+    writing nothing, when export or validation fails.
     """
+    if loop not in ("step", "graph"):
+        raise SpeechoptError(f"unknown --loop {loop!r}; choose step or graph")
+    if loop == "graph" and to != "onnx":
+        raise SpeechoptError("--loop graph exports to onnx (an ONNX Loop); use --to onnx")
     if to not in SUFFIXES:
         raise SpeechoptError(f"cannot export to {to!r}; choose one of {', '.join(SUFFIXES)}")
     if to == "torchscript" and mode not in TORCHSCRIPT_MODES:
@@ -72,17 +78,20 @@ def export_model(source, to: str, out, *, mode: str = "trace", opset: int = 17, 
     data_path = _validation_manifest(validation_data, task)
     data = task.load_data(artifact, data_path, max_items=max_validation_utts, progress="validation data")
     arch = artifact.architecture["name"]
-    config = get_architecture(arch).export_config(artifact.manifest)
+    source_manifest = {**artifact.manifest, "export_loop": loop} if loop != "step" else artifact.manifest
+    config = get_architecture(arch).export_config(source_manifest)
     model = load_pytorch_model(artifact)
     modules = config.modules(model)
     graphs = config.graphs()
     files = {g: config.graph_file(g, SUFFIXES[to]) for g in graphs}
 
     manifest = inherited_fields(artifact.manifest)
+    if loop != "step":
+        manifest["export_loop"] = loop  # the export config of this artifact's graphs reads it back
     manifest.update(format=to, graphs={g: graph_entry(files[g], *graphs[g]) for g in graphs},
                     versions=library_versions(*(("onnx", "onnxruntime", "onnxscript") if to == "onnx" else ())))
     settings = {"to": to, "atol": atol, "threads": runner_threads, "validation_data": str(data_path),
-                "max_validation_utts": max_validation_utts}
+                "max_validation_utts": max_validation_utts, "loop": loop}
     if to == "torchscript":
         settings["mode"] = mode
     if to == "onnx":

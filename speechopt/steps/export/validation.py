@@ -15,7 +15,9 @@ def eager_outputs(module, inputs: dict, input_names: list[str], output_names: li
     import torch
 
     args = [torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in input_names]
-    with torch.inference_mode():
+    # no_grad, not inference_mode: a scripted module (Tacotron 2's in-graph loop) run after its ONNX export
+    # fails under inference_mode ("Inference tensors cannot be saved for backward")
+    with torch.no_grad():
         out = module(*args)
     if isinstance(out, torch.Tensor):
         out = (out,)

@@ -63,23 +63,33 @@ class AttentionDriver(Driver):
     time."""
 
     def __init__(self, artifact, device="cpu", threads=None, options=None, settings: SynthesisSettings | None = None):
-        missing = [g for g in GRAPHS if g not in artifact.graphs]
+        # the loop is the driver's (graph decoder_step) or inside a graph (decoder_loop: `export --loop graph`)
+        self.in_graph = "decoder_loop" in artifact.graphs
+        needed = ("encoder", "decoder_loop", "postnet") if self.in_graph else GRAPHS
+        missing = [g for g in needed if g not in artifact.graphs]
         if missing:
-            raise SpeechoptError(f"{artifact.path}: an attention TTS artifact has graphs {', '.join(GRAPHS)}; "
+            raise SpeechoptError(f"{artifact.path}: an attention TTS artifact has graphs {', '.join(needed)}; "
                                  f"this one lacks {', '.join(missing)}")
         super().__init__(artifact, device, threads, options)
         self.settings = settings or SynthesisSettings()
+        config = (artifact.manifest.get("architecture") or {}).get("config") or {}
+        self.prenet_keep = 1.0 - float(config.get("prenet_dropout", 0.5))
+        self.linear = any(t["name"] == "linear" for t in artifact.graphs["postnet"]["outputs"])
+        if self.in_graph:
+            loop = artifact.graphs["decoder_loop"]
+            self.n_mels = int(artifact.graphs["postnet"]["inputs"][0]["shape"][-1])
+            frames = next(t for t in loop["outputs"] if t["name"] == "frames")["shape"][-1]
+            self.reduction = int(frames) // self.n_mels
+            self._mask_sizes = [int(d) for d in config.get("prenet_dims", [])]
+            return
         step = artifact.graphs["decoder_step"]
         self._inputs = {t["name"]: t for t in step["inputs"]}
         self._mask_names = [n for n in self._inputs if n.startswith("prenet_mask_")]
         outputs = {t["name"] for t in step["outputs"]}
         self.state_names = [n for n in self._inputs if "new_" + n in outputs]
-        self.linear = any(t["name"] == "linear" for t in artifact.graphs["postnet"]["outputs"])
         frames = next(t for t in step["outputs"] if t["name"] == "frames")["shape"][-1]
         self.n_mels = int(self._inputs["prev_frame"]["shape"][-1])
         self.reduction = int(frames) // self.n_mels
-        config = (artifact.manifest.get("architecture") or {}).get("config") or {}
-        self.prenet_keep = 1.0 - float(config.get("prenet_dropout", 0.5))
 
     def _zeros(self, name: str, batch: int, text: int) -> np.ndarray:
         shape = [batch if d == "batch" else text if d == "text" else int(d) for d in self._inputs[name]["shape"]]
@@ -104,6 +114,8 @@ class AttentionDriver(Driver):
         if not np.all(lengths == text):
             raise SpeechoptError("the attention TTS driver takes unpadded sentences (one at a time)")
         enc = self.runners["encoder"].infer({"tokens": tokens, "lengths": lengths})
+        if self.in_graph:
+            return self._finish(*self._run_loop(enc, lengths, batch, text), batch)
         feeds = {name: self._zeros(name, batch, text) for name in self.state_names}
         feeds.update(prev_frame=np.zeros((batch, self.n_mels), np.float32), memory=enc["memory"],
                      processed_memory=enc["processed_memory"], mask=np.arange(text)[None, :] < lengths[:, None])
@@ -128,14 +140,40 @@ class AttentionDriver(Driver):
             feeds["prev_frame"] = frame.reshape(batch, self.reduction, self.n_mels)[:, -1]
             if finished.all():
                 break
-        n = len(frames)
-        mel = np.stack(frames, 1).reshape(batch, n * self.reduction, self.n_mels)
+        return self._finish(np.stack(frames, 1), steps, fired, np.stack(aligns, 1), batch)
+
+    def _run_loop(self, enc, lengths, batch: int, text: int):
+        """The in-graph loop: the same prenet masks as the step mode draws (per step, per layer, in order),
+        for every step up to the cap, fed at once."""
+        s = self.settings
+        cap = s.cap(text, self.reduction)
+        rng = None if s.prenet_seed is None else np.random.default_rng(s.prenet_seed)
+        rows = []
+        for _ in range(cap):
+            if rng is None:
+                rows.append(np.ones((batch, sum(self._mask_sizes)), np.float32))
+            else:
+                rows.append(np.concatenate([((rng.random((batch, size)) < self.prenet_keep) / self.prenet_keep)
+                                            .astype(np.float32) for size in self._mask_sizes], axis=-1))
+        out = self.runners["decoder_loop"].infer({
+            "memory": enc["memory"], "processed_memory": enc["processed_memory"],
+            "mask": np.arange(text)[None, :] < lengths[:, None], "prenet_masks": np.stack(rows),
+            "gate_threshold": np.array(s.gate_threshold, np.float32)})
+        steps = out["steps"].astype(np.int64)
+        gates = _sigmoid(out["gates"]) > s.gate_threshold  # (S', B)
+        fired = np.array([bool(gates[: steps[b], b].any()) for b in range(batch)])
+        return out["frames"].transpose(1, 0, 2), steps, fired, out["alignments"].transpose(1, 0, 2)
+
+    def _finish(self, frames, steps, fired, alignments, batch: int):
+        """frames (B, S, r * n_mels) -> the mel (zero past each sentence's end) through the post-net."""
+        n = frames.shape[1]
+        mel = frames.reshape(batch, n * self.reduction, self.n_mels)
         mel_lengths = steps * self.reduction
         valid = (np.arange(mel.shape[1])[None, :] < mel_lengths[:, None])[..., None]
         mel = (mel * valid).astype(np.float32)  # frames past a sentence's end must not reach its postnet window
         post = self.runners["postnet"].infer({"decoder_mel": mel})
         result = {"mel_before_postnet": mel, "mel_lengths": mel_lengths, "steps": steps, "gate_fired": fired,
-                  "alignments": np.stack(aligns, 1)}
+                  "alignments": alignments}
         if self.linear:
             result.update(mel=mel, linear=(post["linear"] * valid).astype(np.float32))
         else:

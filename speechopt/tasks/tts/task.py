@@ -93,7 +93,7 @@ class TtsTask(Task):
             raise SpeechoptError(f"{artifact.path}: needs a tts artifact, this one is {artifact.task}")
         acoustic, _ = self.parts(artifact)  # a pipeline runs its acoustic model's graphs
         # an autoregressive model has a step graph to loop over; a non-autoregressive one is one graph
-        kind = AttentionDriver if "decoder_step" in acoustic.graphs else FastSpeechDriver
+        kind = AttentionDriver if {"decoder_step", "decoder_loop"} & set(acoustic.graphs) else FastSpeechDriver
         return kind(acoustic, device, threads, options=lambda g: self.runner_options(acoustic, g, device),
                     settings=settings or self.settings)
 
