@@ -47,6 +47,9 @@ DEFAULT_ASR = "zoo:crnn-ctc"
 # TtsTask.validate_export for why (and what was measured).
 LOOP_MCD_DB = 0.5  # per sentence, dB
 LOOP_MEAN_ABS = 0.01  # over every frame of every sentence, log-mel units
+# A rounding difference can move the stop gate across its threshold a step early or late: allowed for one
+# step, on at most this share of the sentences (at least one)
+STOP_SLACK, STOP_SLACK_SHARE = 1, 0.05
 
 
 class TtsTask(Task):
@@ -343,7 +346,9 @@ class TtsTask(Task):
         """Exported `candidate` vs pytorch `source` on real sentences, with the same prenet masks.
 
         Passes when, for every sentence: the gate fires at the same decoder step (so the mels have the same
-        length); the first decoder step's frames (nothing fed back yet: the graphs' own precision) differ by
+        length), or one step apart on at most STOP_SLACK_SHARE of the sentences (at least one: a rounding
+        difference can move the gate across its threshold; the common frames are compared); the first decoder
+        step's frames (nothing fed back yet: the graphs' own precision) differ by
         at most `atol`; the sentence's MCD against the source is at most max(LOOP_MCD_DB, atol) dB; and over
         all frames of all sentences the mean |diff| is at most max(LOOP_MEAN_ABS, atol). The largest |diff|
         is recorded, not bounded: the loop feeds every frame back, so a float-rounding difference of ~1e-6 in
@@ -356,21 +361,27 @@ class TtsTask(Task):
         with self.driver(source, threads=threads) as ref_d, self.driver(candidate, threads=threads) as out_d:
             ref, out = self.run(ref_d, data, progress=False), self.run(out_d, data, progress=False)
         max_mcd, mean_abs = max(LOOP_MCD_DB, atol), max(LOOP_MEAN_ABS, atol)
-        worst, first, total, count, mcds = 0.0, 0.0, 0.0, 0, []
+        worst, first, total, count, mcds, off = 0.0, 0.0, 0.0, 0, [], []
         for i, (a, b) in enumerate(zip(ref, out)):
             text = data.texts[i][:40]
-            if a["steps"] != b["steps"] or a["gate_fired"] != b["gate_fired"]:
+            if abs(a["steps"] - b["steps"]) > STOP_SLACK or a["gate_fired"] != b["gate_fired"]:
                 raise SpeechoptError(f"validation failed: sentence {i + 1} ({text!r}) stops after "
                                      f"{b['steps']} decoder steps (gate {'fired' if b['gate_fired'] else 'never fired'}), "
                                      f"the source after {a['steps']} ({'fired' if a['gate_fired'] else 'cap'}); "
                                      "no artifact written")
+            if a["steps"] != b["steps"]:
+                off.append(i)
             first = max(first, float(np.abs(a["first_step"].astype(np.float64) - b["first_step"]).max()))
             for key in ("mel", "linear") if "linear" in a else ("mel",):
-                diff = np.abs(a[key].astype(np.float64) - b[key])
+                n = min(len(a[key]), len(b[key]))  # a sentence that stopped a step apart: the common frames
+                diff = np.abs(a[key][:n].astype(np.float64) - b[key][:n])
                 worst = max(worst, float(diff.max()) if diff.size else 0.0)
                 total, count = total + float(diff.sum()), count + diff.size
             mcds.append(mcd(a["mel"], b["mel"])["mcd_db"] or 0.0)
         where = f"on {len(data)} sentences; no artifact written"
+        if len(off) > max(1, int(STOP_SLACK_SHARE * len(data))):
+            raise SpeechoptError(f"validation failed: {len(off)} sentences stop at another decoder step than the "
+                                 f"source's (allowed: {max(1, int(STOP_SLACK_SHARE * len(data)))}, one step apart) {where}")
         if not first <= atol:
             raise SpeechoptError(f"validation failed: the first decoder step's frames differ by {first:.3g} (atol "
                                  f"{atol:g}) {where}")
@@ -386,7 +397,8 @@ class TtsTask(Task):
                 "max_abs_diff": worst, "mean_abs_diff": mean, "mcd_db": float(np.mean(mcds or [0.0])),
                 "max_mcd_db": float(max(mcds or [0.0])),
                 "tolerance": {"first_step_max_abs": atol, "mcd_db_per_sentence": max_mcd, "mean_abs": mean_abs},
-                "same_gate_step": True, "gate_fired": int(sum(o["gate_fired"] for o in ref)),
+                "same_gate_step": not off, "same_gate_step_share": 1.0 - len(off) / max(1, len(data)),
+                "stopped_a_step_apart": [i + 1 for i in off], "gate_fired": int(sum(o["gate_fired"] for o in ref)),
                 "synthesis": self.settings.to_dict()}
 
     def agreement(self, artifact, parent, child):
