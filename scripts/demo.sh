@@ -12,3 +12,8 @@ $SO zoo list
 echo
 echo "== $RECIPE: export (validated against PyTorch), quantize, then bench on CPU"
 $SO run "$RECIPE" -o "$OUT"
+echo
+echo "== text to speech: recipes/demo-tts.yaml (FastSpeech) and recipes/demo-tacotron2.yaml (Tacotron 2)"
+echo "   exported to ONNX (validated), benched against PyTorch; listen: $OUT/tts-*/report.html (WAVs in report-audio/)"
+$SO run recipes/demo-tts.yaml -o "$OUT/tts-fastspeech"
+$SO run recipes/demo-tacotron2.yaml -o "$OUT/tts-tacotron2"

@@ -42,3 +42,66 @@ def test_cpu_variants_writes_a_table_of_every_variant(tmp_path, tiny_models, tin
     assert all(r["compressed_mb"] <= r["size_mb"] and r["p50_ms"] > 0 for r in table)
     text = out.with_suffix(".md").read_text()
     assert "static int8 calibrated on" in text and "| onnx-int8-static |" in text
+
+
+def _tiny_tacotron2(path):
+    import torch
+
+    from speechopt.audio.mel import MelConfig
+    from speechopt.models.pytorch import save_pytorch_artifact
+    from speechopt.models.registry import build_model
+    from speechopt.models.tts.artifact import tts_fields
+    from speechopt.tts_text import TtsTokenizer
+
+    tok = TtsTokenizer()
+    config = {"vocab_size": len(tok), "n_mels": 80, "reduction": 2, "embedding_dim": 16, "encoder_conv_channels": 16,
+              "encoder_dim": 16, "attention_rnn_dim": 24, "decoder_rnn_dim": 24, "prenet_dims": [16, 16],
+              "attention_dim": 8, "location_filters": 4, "location_kernel": 5, "postnet_channels": 16,
+              "postnet_layers": 3}
+    torch.manual_seed(0)
+    model = build_model("tacotron2", config).eval()
+    with torch.no_grad():
+        model.gate.bias.fill_(-20.0)  # never stops: every sentence runs to its cap
+    return save_pytorch_artifact(path, model, "tacotron2", config, tts_fields(tok, MelConfig()))
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_tts_benchmarks_run_end_to_end(tmp_path, monkeypatch):
+    """tacotron2_loop_modes, tts_synthesis and wavenet_generation on tiny models (figures not checked)."""
+    import torch
+
+    from speechopt.audio.mel import MelConfig
+    from speechopt.models.pytorch import save_pytorch_artifact
+    from speechopt.models.registry import build_model
+    from speechopt.zoo import resolve
+
+    t2 = _tiny_tacotron2(tmp_path / "t2")
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a cat.\nthe dog ran.\nhello there, you.\n")
+    out = tmp_path / "loops"
+    monkeypatch.setattr(sys, "argv", ["tacotron2_loop_modes.py", "--model", str(t2.path), "--data", str(texts),
+                                      "--sentences", "3", "--repeats", "1", "--out", str(out)])
+    runpy.run_path(str(BENCHMARKS / "tacotron2_loop_modes.py"), run_name="__main__")
+    r = json.loads(out.with_suffix(".json").read_text())
+    assert [g["group"] for g in r["groups"]] == ["short", "medium", "long"] and set(r["median_ms"]) == {
+        "eager", "step", "graph"}
+    torch.manual_seed(0)
+    wn = build_model("wavenet", {"layers": 4, "dilation_cycle": 2, "residual_channels": 8, "gate_channels": 8,
+                                 "skip_channels": 8, "cond_channels": 4}).eval()
+    wn_art = save_pytorch_artifact(tmp_path / "wn", wn, "wavenet", {"layers": 4, "dilation_cycle": 2,
+                                   "residual_channels": 8, "gate_channels": 8, "skip_channels": 8, "cond_channels": 4},
+                                   {"mel": MelConfig().to_dict()})
+    out = tmp_path / "wavenet"
+    monkeypatch.setattr(sys, "argv", ["wavenet_generation.py", "--vocoder", str(wn_art.path), "--seconds", "0.01",
+                                      "--repeats", "1", "--batches", "1,2", "--out", str(out)])
+    runpy.run_path(str(BENCHMARKS / "wavenet_generation.py"), run_name="__main__")
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert [(x["generation"], x["batch"]) for x in rows] == [("naive", 1), ("cached", 1), ("cached", 2)]
+    assert json.loads(out.with_suffix(".json").read_text())["same_samples_float64"] is True
+    out = tmp_path / "synth"
+    monkeypatch.setattr(sys, "argv", ["tts_synthesis.py", "--models", str(t2.path), "--data", str(resolve("zoo:tts-eval")),
+                                      "--sentences", "2", "--repeats", "1", "--threads", "1", "--wavenet",
+                                      str(wn_art.path), "--wavenet-sentences", "1", "--out", str(out)])
+    runpy.run_path(str(BENCHMARKS / "tts_synthesis.py"), run_name="__main__")
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert [x["vocoder"] for x in rows][0] == "griffin-lim" and rows[-1]["vocoder"] == str(wn_art.path)
