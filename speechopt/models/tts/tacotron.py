@@ -34,6 +34,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from speechopt.models.tts.layers import MASK_VALUE, Prenet, lengths_to_mask
+# the encoder and post-net wrappers only call model.encode / model.postnet_forward: Tacotron 2's serve both
+from speechopt.models.tts.tacotron2 import _Encoder, _Postnet
 
 STATE_NAMES = ("att_h", "dec_h1", "dec_h2", "context")  # fed back; the attention weights are an output only
 
@@ -264,15 +266,6 @@ class Tacotron(nn.Module):
         return mods
 
 
-class _Encoder(nn.Module):
-    def __init__(self, model: Tacotron):
-        super().__init__()
-        self.model = model
-
-    def forward(self, tokens, lengths):
-        return self.model.encode(tokens, lengths)
-
-
 class _DecoderStep(nn.Module):
     def __init__(self, model: Tacotron):
         super().__init__()
@@ -281,12 +274,3 @@ class _DecoderStep(nn.Module):
     def forward(self, prev_frame, att_h, dec_h1, dec_h2, context, memory, processed_memory, mask, *prenet_masks):
         return self.model.decoder_step(prev_frame, att_h, dec_h1, dec_h2, context, memory, processed_memory, mask,
                                        list(prenet_masks) if prenet_masks else None)
-
-
-class _Postnet(nn.Module):
-    def __init__(self, model: Tacotron):
-        super().__init__()
-        self.model = model
-
-    def forward(self, mel):
-        return self.model.postnet_forward(mel)
