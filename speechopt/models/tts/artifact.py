@@ -40,18 +40,12 @@ def mel_config_of(artifact):
 def artifact_from_run(run_dir, out, overwrite: bool = False):
     """Write the pytorch artifact of a `speechopt.train_tts` run folder at `out`; returns the Artifact."""
     from speechopt.audio.mel import MelConfig
-    from speechopt.io import sha256_file
     from speechopt.models.pytorch import load_weights, save_pytorch_artifact
     from speechopt.models.registry import get_architecture
     from speechopt.tts_phonemes import tokenizer_from_dict
 
-    run_dir = Path(run_dir)
-    cfg_path, weights = run_dir / "config.json", run_dir / "model.safetensors"
-    for p in (cfg_path, weights):
-        if not p.is_file():
-            raise SpeechoptError(f"{run_dir}: not a TTS training run folder ({p.name} is missing)")
+    run_dir, cfg_path, weights, cfg = read_run(run_dir, "TTS")
     try:
-        cfg = json.loads(cfg_path.read_text())
         arch, config = cfg["architecture"]["name"], dict(cfg["architecture"]["config"])
         tokenizer, mel = tokenizer_from_dict(cfg["tokenizer"]), MelConfig.from_dict(cfg["mel"])
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
@@ -65,7 +59,29 @@ def artifact_from_run(run_dir, out, overwrite: bool = False):
     if int(config.get("n_mels", a.defaults.get("n_mels"))) != mel.n_mels:
         raise SpeechoptError(f"{cfg_path}: n_mels {config.get('n_mels')} differs from the mel settings' {mel.n_mels}")
     model = load_weights(a.build(config), weights, arch)
-    summary = {k: v for k, v in (cfg.get("training") or {}).items() if not isinstance(v, (dict, list))}
-    settings = {"run_dir": str(run_dir), "weights_sha256": sha256_file(weights), "training": summary}
     return save_pytorch_artifact(out, model, arch, config, tts_fields(tokenizer, mel, cfg.get("inference")),
-                                 step="import-tts-run", settings=settings, overwrite=overwrite)
+                                 step="import-tts-run", settings=run_settings(run_dir, weights, cfg),
+                                 overwrite=overwrite)
+
+
+def read_run(run_dir, what: str):
+    """(run folder, config path, weights path, parsed config) of a training run folder (model.safetensors +
+    config.json), refused in one line when either is missing or the config is not JSON."""
+    run_dir = Path(run_dir)
+    cfg_path, weights = run_dir / "config.json", run_dir / "model.safetensors"
+    for p in (cfg_path, weights):
+        if not p.is_file():
+            raise SpeechoptError(f"{run_dir}: not a {what} training run folder ({p.name} is missing)")
+    try:
+        return run_dir, cfg_path, weights, json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise SpeechoptError(f"{cfg_path}: not a {what} run config (JSONDecodeError: {exc})") from None
+
+
+def run_settings(run_dir, weights, cfg: dict) -> dict:
+    """What an artifact made from a run records of it: the folder, the weights' checksum, the flat training
+    settings."""
+    from speechopt.io import sha256_file
+
+    summary = {k: v for k, v in (cfg.get("training") or {}).items() if not isinstance(v, (dict, list))}
+    return {"run_dir": str(run_dir), "weights_sha256": sha256_file(weights), "training": summary}

@@ -260,27 +260,20 @@ def load_wavenet(artifact, settings: WaveNetSettings | None = None) -> WaveNetVo
 def wavenet_from_run(run_dir, out, overwrite: bool = False):
     """Write the vocoder artifact of a `speechopt.train_wavenet` run folder at `out`; returns the Artifact."""
     from speechopt.audio.mel import MelConfig
-    from speechopt.io import sha256_file
     from speechopt.models.pytorch import load_weights, save_pytorch_artifact
     from speechopt.models.registry import get_architecture
+    from speechopt.models.tts.artifact import read_run, run_settings
 
-    run_dir = Path(run_dir)
-    cfg_path, weights = run_dir / "config.json", run_dir / "model.safetensors"
-    for p in (cfg_path, weights):
-        if not p.is_file():
-            raise SpeechoptError(f"{run_dir}: not a WaveNet training run folder ({p.name} is missing)")
+    run_dir, cfg_path, weights, cfg = read_run(run_dir, "WaveNet")
     try:
-        cfg = json.loads(cfg_path.read_text())
         arch, config, mel = cfg["architecture"]["name"], dict(cfg["architecture"]["config"]), MelConfig.from_dict(cfg["mel"])
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise SpeechoptError(f"{cfg_path}: not a WaveNet run config ({type(exc).__name__}: {exc})") from None
     if arch != WAVENET:
         raise SpeechoptError(f"{cfg_path}: architecture {arch}, not {WAVENET}")
     model = load_weights(get_architecture(arch).build(config), weights, arch)
-    summary = {k: v for k, v in (cfg.get("training") or {}).items() if not isinstance(v, (dict, list))}
-    settings = {"run_dir": str(run_dir), "weights_sha256": sha256_file(weights), "training": summary}
     return save_pytorch_artifact(out, model, arch, config, {"mel": mel.to_dict()}, step="import-wavenet-run",
-                                 settings=settings, overwrite=overwrite)
+                                 settings=run_settings(run_dir, weights, cfg), overwrite=overwrite)
 
 
 def mel_differences(acoustic_mel: dict, vocoder_mel: dict) -> dict:
