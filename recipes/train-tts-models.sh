@@ -107,9 +107,23 @@ tacotron2-ss)
     --val-data "$DATA/val" --out "$RUNS/tacotron2-ss" --time-budget 150 --config '{"reduction": 3}' \
     --val-every-min 8 --resume --feedback 0.5 --select-on roundtrip
   ;;
+tacotron2-more)
+  # Session 6 (a new machine: the run folders above were gone): zoo:tacotron2's weights trained on with a fresh
+  # Adam and cosine schedule (peak 5e-4) for 135 minutes, scheduled sampling 0.5, the checkpoint kept by
+  # free-running round-trip CER. Writes the artifact $RUNS/tacotron2-more.
+  background "$RUNS/tacotron2-more.log" $SO train tts --arch tacotron2 --init-from zoo:tacotron2 \
+    --data "$DATA/train" --val-data "$DATA/val" -o "$RUNS/tacotron2-more" --time-budget 135 --lr 5e-4 \
+    --feedback 0.5 --select-on roundtrip --val-every 10 --threads 1
+  ;;
+fastspeech-more)
+  # Session 6: zoo:fastspeech (phonemes) trained on from its weights, fresh Adam and cosine (peak 5e-4), 45 min.
+  background "$RUNS/fastspeech-more.log" $SO train tts --arch fastspeech --frontend phonemes \
+    --init-from zoo:fastspeech --data "$DATA/train" --val-data "$DATA/val" -o "$RUNS/fastspeech-more" \
+    --time-budget 45 --lr 5e-4 --val-every 8 --threads 1
+  ;;
 *)
   echo "usage: $0 STAGE   (corpora, smoke, tacotron2, tacotron2-resume, fastspeech, fastspeech-phonemes,"
-  echo "                   wavenet, wavenet-resume, tacotron, tacotron2-ss)"
+  echo "                   wavenet, wavenet-resume, tacotron, tacotron2-ss, tacotron2-more, fastspeech-more)"
   exit 2
   ;;
 esac

@@ -78,6 +78,7 @@ class TtsTrainSettings:
     seed: int = 0
     threads: int | None = 1
     max_utterances: int | None = None
+    init_from: str | None = None  # a pytorch TTS artifact of the same architecture: train on from its weights
 
 
 def _model_class(arch: str):
@@ -249,6 +250,29 @@ def load_tts_model(run_dir: str | Path):
     return model, cfg
 
 
+def _init_source(settings: TtsTrainSettings, mel_config: MelConfig):
+    """(artifact, its tokenizer, the model config) to train on from: same architecture, front end and mel
+    settings; `settings.config` may change only what leaves the weights' shapes alone (dropout, say)."""
+    from speechopt.artifact import load_artifact
+    from speechopt.models.tts.artifact import mel_config_of, tokenizer_of
+    from speechopt.zoo import resolve
+
+    start = load_artifact(resolve(settings.init_from))
+    name = (start.architecture or {}).get("name")
+    if start.manifest.get("task") != "tts" or name != settings.arch or start.manifest.get("format") != "pytorch":
+        raise SpeechoptError(f"{start.path}: --init-from needs a pytorch {settings.arch} artifact, not a "
+                             f"{start.manifest.get('format')} {name or start.manifest.get('task')} one")
+    tokenizer = tokenizer_of(start)
+    if (tokenizer.to_dict().get("type") == "tts_char") != (settings.frontend == "chars"):
+        raise SpeechoptError(f"{start.path}: its text front end ({tokenizer.to_dict().get('type')}) is not "
+                             f"--frontend {settings.frontend}")
+    if mel_config_of(start).to_dict() != mel_config.to_dict():
+        raise SpeechoptError(f"{start.path}: its mel settings ({mel_config_of(start).describe()}) differ from "
+                             f"this run's ({mel_config.describe()})")
+    config = {**start.architecture["config"], **settings.config}
+    return start, tokenizer, full_config(settings.arch, config)
+
+
 def make_tokenizer(frontend: str, data):
     """Characters (the fixed `TtsTokenizer`), or the phonemes of the training corpus with its espeak voice."""
     if frontend == "chars":
@@ -298,10 +322,20 @@ def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = Fa
     torch.manual_seed(settings.seed)
     rng = random.Random(settings.seed)
 
-    tokenizer = make_tokenizer(settings.frontend, data)
     mel_config = MelConfig(**settings.mel)
-    config = full_config(settings.arch, {**settings.config, "vocab_size": len(tokenizer), "n_mels": mel_config.n_mels})
+    start = None
+    if settings.init_from:  # (a resumed run's own state then replaces these weights)
+        start, tokenizer, config = _init_source(settings, mel_config)
+    else:
+        tokenizer = make_tokenizer(settings.frontend, data)
+        config = full_config(settings.arch, {**settings.config, "vocab_size": len(tokenizer),
+                                             "n_mels": mel_config.n_mels})
     model = build_tts_model(settings.arch, config)
+    if start is not None:
+        from speechopt.models.pytorch import load_pytorch_model
+
+        model.load_state_dict(load_pytorch_model(start).state_dict())
+        log(f"weights from {start.path} ({settings.init_from}); a fresh optimizer and schedule")
     r = int(config.get("reduction", 1))
     if settings.arch == "fastspeech":
         from speechopt.train_fastspeech import FastSpeechDataset
@@ -409,9 +443,10 @@ def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = Fa
             progress["epoch"] += 1
         checkpoint({k: v / max(1, count) for k, v in sums.items()})
         last_val = time.monotonic()
+    best = progress["best"]
     log(f"done: {progress['step']} steps, {progress['elapsed'] / 60:.1f} min of training "
-        f"({(time.monotonic() - wall0) / 60:.1f} min wall this session); best at step {progress['best']['step']}: "
-        f"{json.dumps(progress['best']['metrics'])}")
+        f"({(time.monotonic() - wall0) / 60:.1f} min wall this session); "
+        + (f"best at step {best['step']}: {json.dumps(best['metrics'])}" if best else "no validation ran"))
     return out
 
 
@@ -427,6 +462,8 @@ def main(argv=None) -> None:
     p.add_argument("--max-steps", type=int)
     p.add_argument("--epochs", type=int)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--init-from", help="a pytorch artifact of the same architecture (zoo:NAME or a folder): "
+                                       "train on from its weights with a fresh optimizer and schedule")
     for name in ("lr", "weight_decay", "warmup", "grad_clip", "gate_pos_weight", "guided_weight", "guided_sigma",
                  "gate_threshold", "val_every_min", "duration_weight", "feedback"):
         p.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(TtsTrainSettings, name))

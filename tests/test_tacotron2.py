@@ -218,3 +218,35 @@ def test_resume_with_roundtrip_selection_starts_a_new_best(tiny_tts_corpus, tmp_
     assert best["select_on"] == "roundtrip" and best["step"] == 2
     assert 0.0 <= best["metrics"]["roundtrip_cer"] and best["score"][1] == pytest.approx(-best["metrics"]["roundtrip_cer"], abs=1e-4)
     assert any("round-trip WER" in line and "(best so far, saved)" in line for line in logs)
+
+
+def test_init_from_an_artifact_starts_from_its_weights(tiny_tts_corpus, tmp_path):
+    """--init-from takes an artifact's weights, tokenizer and config, with a fresh optimizer; another
+    architecture or front end is refused in one line."""
+    from safetensors.torch import load_file
+
+    from speechopt.errors import SpeechoptError
+    from speechopt.models.tts.artifact import artifact_from_run
+    from speechopt.train_tts import train_tts
+
+    run = tmp_path / "run"
+    train_tts(_settings(max_steps=1), tiny_tts_corpus, tiny_tts_corpus, run, log=lambda m: None)
+    art = artifact_from_run(run, tmp_path / "art")
+    logs = []
+    run2 = tmp_path / "run2"
+    # lr 0: the step changes nothing, so the model written at validation is the artifact's own
+    settings = _settings(max_steps=1, init_from=str(art.path))
+    settings.lr = 0.0
+    train_tts(settings, tiny_tts_corpus, tiny_tts_corpus, run2, log=logs.append)
+    start, got = load_file(str(run / "model.safetensors")), load_file(str(run2 / "model.safetensors"))
+    weights = [k for k in start if not any(b in k for b in ("running_", "num_batches"))]  # BatchNorm stats move
+    assert start.keys() == got.keys() and all(torch.equal(start[k], got[k]) for k in weights)
+    assert any("weights from" in line for line in logs)
+    progress = json.loads((run2 / "train-state" / "progress.json").read_text())
+    assert progress["step"] == 1 and progress["history"][0]["step"] == 1
+    with pytest.raises(SpeechoptError, match="pytorch fastspeech artifact"):
+        train_tts(_settings(max_steps=1, init_from=str(art.path), arch="fastspeech"), tiny_tts_corpus,
+                  tiny_tts_corpus, tmp_path / "run3", log=lambda m: None)
+    with pytest.raises(SpeechoptError, match="text front end"):
+        train_tts(_settings(max_steps=1, init_from=str(art.path), frontend="phonemes"), tiny_tts_corpus,
+                  tiny_tts_corpus, tmp_path / "run4", log=lambda m: None)

@@ -74,6 +74,8 @@ def train_tts_cmd(
     select_on: str = typer.Option("l1", help="Attention models: keep the checkpoint with the lowest teacher-forced "
                                   "mel L1 (l1), or the lowest round-trip CER of free-running validation "
                                   "sentences (roundtrip: Griffin-Lim, then zoo:crnn-ctc)."),
+    init_from: Optional[str] = typer.Option(None, help="Acoustic models: a pytorch artifact of the same "
+                                            "architecture (zoo:NAME or a folder) to train on from."),
     lr: float = typer.Option(1e-3, help="Peak learning rate."),
     batch_size: Optional[int] = typer.Option(None, min=1, help="Sentences per batch (default 32; wavenet: 8 "
                                              "crops of 16 frames)."),
@@ -101,6 +103,8 @@ def train_tts_cmd(
         from speechopt.models.tts.vocoder import wavenet_from_run
         from speechopt.train_wavenet import WaveNetTrainSettings, train_wavenet
 
+        if init_from:
+            raise SpeechoptError("--init-from is for acoustic models; resume a wavenet run with --resume")
         if epochs is not None:
             raise SpeechoptError("wavenet trains for --time-budget or --max-steps (an epoch is one crop an utterance)")
         settings = WaveNetTrainSettings(config=parse_kv(config), lr=lr, batch_size=batch_size or 8,
@@ -111,7 +115,7 @@ def train_tts_cmd(
         typer.echo(f"wrote {art.path}: wavenet vocoder; run folder {run}")
         return
     settings = TtsTrainSettings(arch=arch, frontend=frontend, feedback=feedback, select_on=select_on,
-                                config=parse_kv(config), lr=lr,
+                                config=parse_kv(config), lr=lr, init_from=init_from,
                                 batch_size=batch_size or 32,
                                 time_budget_min=time_budget, max_steps=max_steps, epochs=epochs,
                                 val_every_min=val_every, seed=seed, threads=threads or 1)
