@@ -115,6 +115,13 @@ tacotron2-more)
     --data "$DATA/train" --val-data "$DATA/val" -o "$RUNS/tacotron2-more" --time-budget 135 --lr 5e-4 \
     --feedback 0.5 --select-on roundtrip --val-every 10 --threads 1
   ;;
+tacotron2-more-resume)
+  # As run: tacotron2-more was stopped at 07:12 UTC (step ~150) to stop validating at every 1.7-minute epoch,
+  # and resumed from its step-125 state with this stage.
+  background "$RUNS/tacotron2-more-part2.log" $SO train tts --arch tacotron2 --init-from zoo:tacotron2 \
+    --data "$DATA/train" --val-data "$DATA/val" -o "$RUNS/tacotron2-more" --time-budget 135 --lr 5e-4 \
+    --feedback 0.5 --select-on roundtrip --val-every 10 --threads 1 --resume
+  ;;
 fastspeech-more)
   # Session 6: zoo:fastspeech (phonemes) trained on from its weights, fresh Adam and cosine (peak 5e-4), 45 min.
   background "$RUNS/fastspeech-more.log" $SO train tts --arch fastspeech --frontend phonemes \
@@ -123,7 +130,8 @@ fastspeech-more)
   ;;
 *)
   echo "usage: $0 STAGE   (corpora, smoke, tacotron2, tacotron2-resume, fastspeech, fastspeech-phonemes,"
-  echo "                   wavenet, wavenet-resume, tacotron, tacotron2-ss, tacotron2-more, fastspeech-more)"
+  echo "                   wavenet, wavenet-resume, tacotron, tacotron2-ss, tacotron2-more, tacotron2-more-resume,"
+  echo "                   fastspeech-more)"
   exit 2
   ;;
 esac
