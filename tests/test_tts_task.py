@@ -125,6 +125,32 @@ def test_the_gate_stops_the_loop(tts, one_thread):
     assert all(o["gate_fired"] and o["steps"] == 1 and o["mel"].shape == (2, 20) for o in out)  # random bias fires
 
 
+def test_first_chunk_stops_the_decoder_early_and_first_audio_vocodes_it(tts, one_thread):
+    """Time to first audio's path: the step loop runs only until the chunk's frames (the same frames as the
+    whole run's), and first_audio vocodes FIRST_AUDIO_SECONDS of them."""
+    from speechopt.tasks import get_task
+    from speechopt.tasks.tts.driver import SynthesisSettings
+    from speechopt.tasks.tts.task import FIRST_AUDIO_SECONDS
+
+    task = get_task("tts")
+    data = task.load_data(tts["capped"], SENTENCES)
+    item = data.items[1]
+    with task.driver(tts["capped"], settings=SynthesisSettings(max_steps=25)) as d:
+        calls = []
+        step = d.runners["decoder_step"]
+        infer = step.infer
+        step.infer = lambda feeds: calls.append(1) or infer(feeds)
+        whole = d(item)
+        n_whole = len(calls)
+        chunk = d.first_chunk(item, 7)
+        assert len(calls) - n_whole == 4  # ceil(7 / reduction 2) steps, not the 25 of the whole sentence
+        assert int(chunk["mel_lengths"][0]) == 8 and int(chunk["steps"][0]) == 4
+        np.testing.assert_array_equal(chunk["mel_before_postnet"][0], whole["mel_before_postnet"][0, :8])
+        audio = task.first_audio(tts["capped"], d, item, threads=1)
+    frames = int(np.ceil(FIRST_AUDIO_SECONDS * 16000 / 200)) + 1
+    assert audio.shape == ((frames - 1) * 200,)
+
+
 def test_griffin_lim_is_deterministic_with_the_expected_length():
     from speechopt.audio.mel import MelConfig
     from speechopt.models.tts.griffin_lim import GriffinLimSettings, griffin_lim
@@ -279,6 +305,7 @@ def test_bench_reports_mel_drift_and_mcd_budgets(tts, tiny_models, tiny_corpus):
     assert onnx["roundtrip_wer"] is not None and onnx["drift"]["roundtrip_wer"] is not None  # bundled ASR on Griffin-Lim
     assert isinstance(onnx["si_sdr_db"], float)  # same length: sample-aligned, so SI-SDR is defined
     assert report["breaches"] == []
+    assert onnx["first_audio_ms"] > 0 and rows["pytorch"]["first_audio_ms"] > 0  # time to first audio
     # the HTML report's media: the first sentences of each variant, as the round trip hears them
     for r in report["results"]:
         media = r["media"]

@@ -62,6 +62,15 @@ def run_config(cfg: dict) -> dict:
         latency = measure(one, len(data), warmup=cfg["warmup"], min_iters=cfg["min_iters"],
                           min_seconds=cfg["min_seconds"])
 
+        first_audio = None
+        if task.streams:  # time to first audio: the first chunk through the vocoder (the task says how)
+            def first(i):
+                task.first_audio(artifact, driver, data.items[i], cfg.get("threads"))
+                driver.synchronize()
+
+            first_audio = measure(first, len(data), warmup=min(cfg["warmup"], len(data)), min_iters=cfg["min_iters"],
+                                  min_seconds=cfg["min_seconds"]).percentiles_ms()
+
         throughput = {}
         for bs in cfg["batch_sizes"]:
             if bs == 1:
@@ -102,6 +111,7 @@ def run_config(cfg: dict) -> dict:
         "latency_ms": percentiles,
         "latency_seconds": latency.seconds,
         "latency_batch1_rtfx": sum(data.durations) / len(data) / (percentiles["mean"] / 1000.0),
+        "first_audio_ms": first_audio,
         "throughput": throughput,
         "peak_rss_mb": peak_rss_mb(),
         **record,

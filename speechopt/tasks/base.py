@@ -87,6 +87,7 @@ class Task:
     zoo_evaluation_options: dict = {}  # what `zoo add` passes to the evaluation
     default_data: str = ""  # the bundled evaluation set `eval` uses when given none
     bench_unsupported: str = ""  # why `bench` cannot measure this task's artifacts yet ("" = it can)
+    streams: bool = False  # the bench measures `first_audio` (time to first audio)
 
     # -- artifacts ----------------------------------------------------------------------------------
     def check_compatible(self, reference, artifact) -> None:
@@ -121,6 +122,11 @@ class Task:
     def run(self, driver: Driver, data, batch_size: int = 1, progress: str | None = None) -> list:
         """Per-item outputs (what `score` and `compare` read), in data order."""
         raise NotImplementedError
+
+    def first_audio(self, artifact, driver: Driver, item, threads: int | None = None):
+        """The first audio a streaming caller would get for one input (TTS: the first chunk through the
+        vocoder), for the bench's time to first audio; None: the task has no such figure (ASR)."""
+        return None
 
     def score(self, outputs: list, data, **options) -> dict:
         """The task's figures for `outputs` on `data`."""

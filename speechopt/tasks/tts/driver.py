@@ -108,6 +108,15 @@ class AttentionDriver(Driver):
     def __call__(self, inputs):
         if "sequence" in inputs:
             return [self(item) for item in inputs["sequence"]]
+        return self._synthesize(inputs)
+
+    def first_chunk(self, inputs, frames: int) -> dict:
+        """What a streaming synthesizer has first: the decoder run only until `frames` frames (or its stop),
+        through the post-net; the same keys as a call. The in-graph loop cannot stop early: it runs to its
+        stop and is cut, which is what it costs a stream."""
+        return self._synthesize(inputs, stop_after_frames=frames)
+
+    def _synthesize(self, inputs, stop_after_frames: int | None = None):
         s = self.settings
         tokens, lengths = inputs["tokens"], inputs["lengths"]
         batch, text = tokens.shape
@@ -115,7 +124,11 @@ class AttentionDriver(Driver):
             raise SpeechoptError("the attention TTS driver takes unpadded sentences (one at a time)")
         enc = self.runners["encoder"].infer({"tokens": tokens, "lengths": lengths})
         if self.in_graph:
-            return self._finish(*self._run_loop(enc, lengths, batch, text), batch)
+            frames, steps, fired, aligns = self._run_loop(enc, lengths, batch, text)
+            if stop_after_frames is not None:
+                keep = -(-stop_after_frames // self.reduction)
+                frames, aligns, steps = frames[:, :keep], aligns[:, :keep], np.minimum(steps, keep)
+            return self._finish(frames, steps, fired, aligns, batch)
         feeds = {name: self._zeros(name, batch, text) for name in self.state_names}
         feeds.update(prev_frame=np.zeros((batch, self.n_mels), np.float32), memory=enc["memory"],
                      processed_memory=enc["processed_memory"], mask=np.arange(text)[None, :] < lengths[:, None])
@@ -125,7 +138,10 @@ class AttentionDriver(Driver):
         steps = np.zeros(batch, np.int64)
         frames, aligns = [], []
         step_runner = self.runners["decoder_step"]
-        for _ in range(s.cap(text, self.reduction)):
+        cap = s.cap(text, self.reduction)
+        if stop_after_frames is not None:
+            cap = min(cap, -(-stop_after_frames // self.reduction))
+        for _ in range(cap):
             feeds.update(self._prenet_masks(rng, batch))
             out = step_runner.infer(feeds)
             frame = out["frames"]
@@ -181,9 +197,6 @@ class AttentionDriver(Driver):
         return result
 
 
-
-
-
 class FastSpeechDriver(Driver):
     """One graph, `model`: tokens, lengths, duration_scale -> mel, mel_lengths, durations. The same keys as
     the Tacotron 2 driver, so the task scores both alike: a non-autoregressive model has one "step" per frame,
@@ -204,10 +217,19 @@ class FastSpeechDriver(Driver):
         tokens, lengths = inputs["tokens"], inputs["lengths"]
         scale = inputs.get("duration_scale", np.ones(tokens.shape[0], np.float32))
         out = self.runners["model"].infer({"tokens": tokens, "lengths": lengths, "duration_scale": scale})
+        return self._result(out, tokens.shape[0])
+
+    def first_chunk(self, inputs, frames: int) -> dict:
+        """A non-autoregressive model has all its frames at once: the whole graph runs, cut to `frames`."""
+        out = self(inputs)
+        return {**out, "mel": out["mel"][:, :frames], "mel_before_postnet": out["mel_before_postnet"][:, :frames],
+                "mel_lengths": np.minimum(out["mel_lengths"], frames)}
+
+    def _result(self, out, batch: int) -> dict:
         mel, mel_lengths, durations = out["mel"], out["mel_lengths"].astype(np.int64), out["durations"]
         frames = mel.shape[1]
         ends = np.cumsum(durations, axis=1)  # (B, T): the frame each token's span ends at
         f = np.arange(frames)[None, :, None]
         alignments = ((f < ends[:, None, :]) & (f >= (ends - durations)[:, None, :])).astype(np.float32)
         return {"mel": mel.astype(np.float32), "mel_before_postnet": mel.astype(np.float32), "mel_lengths": mel_lengths,
-                "steps": mel_lengths, "gate_fired": np.ones(tokens.shape[0], bool), "alignments": alignments}
+                "steps": mel_lengths, "gate_fired": np.ones(batch, bool), "alignments": alignments}

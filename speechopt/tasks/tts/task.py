@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 
 import numpy as np
@@ -52,6 +53,13 @@ LOOP_MEAN_ABS = 0.01  # over every frame of every sentence, log-mel units
 STOP_SLACK, STOP_SLACK_SHARE = 1, 0.05
 
 
+# Time to first audio: the first FIRST_AUDIO_SECONDS of audio as a stream gives them. The decoder runs until
+# that many frames plus POSTNET_LOOKAHEAD (Tacotron 2's post-net, 5 convolutions of kernel 5, sees 10 frames
+# ahead, so the chunk's last frame is final), then the post-net and the vocoder run on the chunk.
+FIRST_AUDIO_SECONDS = 0.25
+POSTNET_LOOKAHEAD = 10
+
+
 class TtsTask(Task):
     name = "tts"
     metrics = {
@@ -62,6 +70,7 @@ class TtsTask(Task):
                                 "the Griffin-Lim audio, in percentage points of drift"),
     }
     accuracy_mode = ACCURACY_MODE
+    streams = True
     default_data = "zoo:tts-eval"  # 120 sentences of the single-voice corpus no training sentence repeats
 
     def __init__(self, settings: SynthesisSettings | None = None):
@@ -160,6 +169,21 @@ class TtsTask(Task):
                 advance(1)
         data.durations = [max(0, len(o["mel"]) - 1) * mel.hop_length / mel.sample_rate for o in outputs]
         return outputs
+
+    def first_audio(self, artifact, driver, item, threads=None):
+        """The first FIRST_AUDIO_SECONDS of audio of one sentence: the decoder until those frames and the
+        post-net's lookahead, the post-net, then the artifact's vocoder (Griffin-Lim unless a pipeline names
+        another) on the chunk alone. A whole-sentence model (FastSpeech, or the in-graph loop) runs to the end
+        first: that is its time to first audio."""
+        from speechopt.models.tts.artifact import mel_config_of
+
+        _, vocoder = self.parts(artifact)
+        mel = mel_config_of(driver.artifact)
+        frames = math.ceil(FIRST_AUDIO_SECONDS * mel.sample_rate / mel.hop_length) + 1
+        out = driver.first_chunk(item, frames + POSTNET_LOOKAHEAD)
+        n = min(frames, int(out["mel_lengths"][0]))
+        linear = out["linear"][0, :n] if "linear" in out else None
+        return vocoder(out["mel"][0, :n], threads, linear=linear)
 
     def score(self, outputs, data, artifact=None, roundtrip: bool = True, asr: str = DEFAULT_ASR,
               decoder: str = "greedy", lexicon=None, beam: int = 16, griffin_lim=None, threads: int | None = 1,
@@ -319,8 +343,9 @@ class TtsTask(Task):
         }
 
     def summary(self, result):
-        return {k: result.get(k) for k in ("mcd", "mel_l1", "roundtrip_wer", "si_sdr_db", "gate_fired", "same_length",
-                                             "same_gate_step", "drift", "sentences")}
+        return {"first_audio_ms": (result.get("first_audio_ms") or {}).get("p50"),
+                **{k: result.get(k) for k in ("mcd", "mel_l1", "roundtrip_wer", "si_sdr_db", "gate_fired", "same_length",
+                                             "same_gate_step", "drift", "sentences")}}
 
     def columns(self, compact=False):
         def fmt(v, spec):
@@ -329,6 +354,11 @@ class TtsTask(Task):
         cols = [("MCD dB", lambda r: fmt(r.get("mcd"), ".3f")), ("mel L1", lambda r: fmt(r.get("mel_l1"), ".4f")),
                 ("RT WER", lambda r: fmt(None if r.get("roundtrip_wer") is None else r["roundtrip_wer"] * 100, ".1f"))]
         if not compact:
+            def first(r):  # a summary row holds the p50, a raw result the percentiles
+                v = r.get("first_audio_ms")
+                return fmt(v.get("p50") if isinstance(v, dict) else v, ".1f")
+
+            cols.insert(0, ("1st audio ms", first))
             cols += [("gate fired", lambda r: fmt(None if r.get("gate_fired") is None else r["gate_fired"] * 100,
                                                   ".0f") + "%"),
                      ("same len", lambda r: fmt(None if r.get("same_length") is None else r["same_length"] * 100,
