@@ -201,7 +201,7 @@ def free_running_roundtrip(free_mels, data: TtsDataset, settings: TtsTrainSettin
     linear magnitude), then zoo:crnn-ctc, against the validation texts: `roundtrip_wer`, `roundtrip_cer`."""
     from speechopt.models.tts.griffin_lim import griffin_lim
     from speechopt.tasks.tts.scoring import roundtrip_scores
-    from speechopt.tasks.tts.task import DEFAULT_ASR
+    from speechopt.tasks.tts.scoring import DEFAULT_ASR
 
     cfg = MelConfig(**settings.mel)
     audios = [griffin_lim(mel, cfg, threads=None, linear=lin) if len(mel) >= 2 else np.zeros(0, np.float32)

@@ -7,6 +7,8 @@ import numpy as np
 
 from speechopt.errors import SpeechoptError
 
+DEFAULT_ASR = "zoo:crnn-ctc"  # the ASR artifact of every round trip unless another is named
+
 
 def _load_arrays(path: str, prefix: str) -> list[np.ndarray]:
     with np.load(path) as z:

@@ -47,7 +47,7 @@ def copy_synthesis_scores(vocoded, data, mel_config, asr: str | None = None, thr
     from speechopt.models.tts.vocoder import griffin_lim_vocoder
     from speechopt.tasks.tts.metrics import MCD_DESCRIPTION, mcd
     from speechopt.tasks.tts.scoring import roundtrip_scores
-    from speechopt.tasks.tts.task import DEFAULT_ASR
+    from speechopt.tasks.tts.scoring import DEFAULT_ASR
     from speechopt.threads import torch_threads
 
     asr = asr or DEFAULT_ASR
