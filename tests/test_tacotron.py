@@ -346,7 +346,8 @@ def test_griffin_lim_inverts_the_linear_magnitude(tiny_tts_corpus):
 def test_dataset_linear_target_and_tacotron_losses(tiny_tts_corpus):
     from speechopt.audio.mel import MelConfig, MelExtractor
     from speechopt.data.tts_dataset import TtsDataset, log_magnitude
-    from speechopt.train_tts import TtsTrainSettings, tts_losses
+    from speechopt.train_attention import tts_losses
+    from speechopt.train_tts import TtsTrainSettings
     from speechopt.tts_text import TtsTokenizer
 
     cfg = MelConfig()
@@ -395,7 +396,8 @@ def test_dataset_linear_target_and_tacotron_losses(tiny_tts_corpus):
 def test_training_steps_lower_the_loss(tiny_tts_corpus):
     from speechopt.audio.mel import MelConfig
     from speechopt.data.tts_dataset import TtsDataset
-    from speechopt.train_tts import TtsTrainSettings, tts_losses
+    from speechopt.train_attention import tts_losses
+    from speechopt.train_tts import TtsTrainSettings
     from speechopt.tts_text import TtsTokenizer
 
     data = TtsDataset(tiny_tts_corpus, MelConfig(), TtsTokenizer(), 2, log=lambda m: None, linear=True,

@@ -159,7 +159,7 @@ def _settings(**kw):
 def test_training_steps_lower_the_loss(tiny_tts_corpus):
     from speechopt.audio.mel import MelConfig
     from speechopt.data.tts_dataset import TtsDataset
-    from speechopt.train_tts import tts_losses
+    from speechopt.train_attention import tts_losses
     from speechopt.tts_text import TtsTokenizer
 
     data = TtsDataset(tiny_tts_corpus, MelConfig(), TtsTokenizer(), 2, log=lambda m: None)
