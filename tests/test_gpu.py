@@ -252,3 +252,25 @@ def test_torch_tensorrt_path(trt, crnn, tmp_path):
                 ref_lp, ref_n = model(feats, frames)
             n = int(ref_n[0])
             assert np.abs(out["log_probs"][0, :n] - ref_lp.numpy()[0, :n]).max() < 0.5
+
+
+@pytest.mark.tensorrt
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["zoo:fastspeech", "zoo:tacotron2"])
+def test_tts_engines_synthesize_like_eager(trt, model, tmp_path):
+    """TTS on TensorRT: export the bundled model, build one engine per graph with the profile from
+    zoo:tts-eval, and bench it against eager: the same lengths and MCD below the export tolerance."""
+    from speechopt.bench.harness import BenchSettings, bench, summary_rows
+    from speechopt.steps.build import build_engine
+    from speechopt.steps.export import export_model
+    from speechopt.zoo import resolve
+
+    onnx = export_model(str(resolve(model)), "onnx", tmp_path / "m.onnx", validation_data="zoo:tts-eval",
+                        max_validation_utts=8)
+    engine = build_engine(onnx.path, tmp_path / "m.engine", profile_from_data="zoo:tts-eval")
+    assert set(engine.graphs) == set(onnx.graphs) and engine.manifest["tensorrt"]["dims"]["batch"] == [1, 1, 1]
+    report = bench([str(engine.path)], str(resolve(model)),
+                   BenchSettings(data="zoo:tts-eval", backends=["tensorrt"], batch_sizes=[1], max_utterances=8,
+                                 warmup=2, min_iters=8, min_seconds=0.0), log=lambda *_: None)
+    row = next(r for r in summary_rows(report) if r["backend"] == "tensorrt")
+    assert row["drift"]["mcd"] < 0.5 and row["same_length"] >= 0.875 and row["first_audio_ms"] > 0

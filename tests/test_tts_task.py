@@ -368,3 +368,70 @@ def test_in_graph_loop_export_matches_the_step_loop(tts, tmp_path):
         export_model(tts["fires"].path, "torchscript", tmp_path / "ts", validation_data=texts, loop="graph")
     with pytest.raises(SpeechoptError, match="unknown --loop"):
         export_model(tts["fires"].path, "onnx", tmp_path / "x", validation_data=texts, loop="python")
+
+
+def test_engine_profiles_come_from_the_sentences():
+    """TensorRT profile ranges for Tacotron 2 from zoo:tts-eval: text from the token counts, frames from one
+    decoder step to the loop's cap, opt at the own audio's median; the in-graph loop's cap likewise."""
+    from speechopt.artifact import load_artifact
+    from speechopt.tasks import get_task
+    from speechopt.zoo import resolve
+
+    task = get_task("tts")
+    art = load_artifact(resolve("zoo:tacotron2"))
+    ranges, source = task.profile_dims(art, resolve("zoo:tts-eval"))
+    data = task.load_data(art, resolve("zoo:tts-eval"))
+    lengths = data.lengths
+    assert ranges["batch"] == (1, 1, 1)
+    assert ranges["text"][0] == min(lengths) and ranges["text"][2] >= max(lengths) and ranges["text"][2] % 50 == 0
+    r = art.architecture["config"]["reduction"]
+    assert ranges["frames"][0] == r and ranges["frames"][2] == r * task.settings.cap(ranges["text"][2], r)
+    frames = sorted(int(d * 16000) // 200 + 1 for d in data.durations)
+    assert ranges["frames"][1] == int(np.median(frames)) and source["frames_opt_from"] == "the own audio's median"
+    assert ranges["cap"] == tuple(task.settings.cap(t, r) for t in ranges["text"])
+    ranges8, _ = task.profile_dims(art, resolve("zoo:tts-eval"), batch=(1, 4, 8))
+    assert ranges8["batch"] == (1, 4, 8)
+
+
+def test_build_engines_for_the_three_tts_graphs(tts, tmp_path, monkeypatch):
+    """build_engine on a Tacotron 2 ONNX export around a FAKE native build (no TensorRT here): one engine per
+    graph, each with its profile from the sentences; the TTS fields travel to the engine's manifest; ASR
+    shapes are refused in one line."""
+    import sys
+    import types
+    from pathlib import Path
+
+    import speechopt.backends.tensorrt.builder as builder
+    import speechopt.steps.build as build
+    from speechopt.artifact import load_artifact
+
+    built = {}
+
+    def fake_build_native(onnx_path, shapes, plan, precision, *args):
+        built[Path(onnx_path).stem] = shapes
+        return b"PLAN", {"build_seconds": 0.5, "timing_cache_note": None}
+
+    monkeypatch.setattr(build, "_require", lambda via: None)
+    monkeypatch.setattr(build, "current_gpu", lambda: ("NVIDIA L4", "8.9"))
+    monkeypatch.setattr(builder, "build_native", fake_build_native)
+    monkeypatch.setitem(sys.modules, "tensorrt", types.SimpleNamespace(__version__="10.13.0.35"))
+    with pytest.raises(SpeechoptError, match="ASR model's BATCHxFRAMES"):
+        build.build_engine(tts["onnx"].path, tmp_path / "bad", min_shape=(1, 8), opt_shape=(1, 8), max_shape=(1, 8))
+    with pytest.raises(SpeechoptError, match="--profile-from-data MANIFEST"):
+        build.build_engine(tts["onnx"].path, tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+    art = load_artifact(build.build_engine(tts["onnx"].path, tmp_path / "eng", profile_from_data=str(tts["texts"])).path)
+    assert sorted(built) == ["decoder_step", "encoder", "postnet"] and list(art.graphs) == list(tts["onnx"].graphs)
+    dims = art.manifest["tensorrt"]["dims"]
+    from speechopt.tasks import get_task
+
+    lengths = get_task("tts").load_data(tts["onnx"], tts["texts"]).lengths
+    assert dims["text"][0] == min(lengths) and dims["batch"] == [1, 1, 1]
+    assert built["encoder"]["tokens"] == {"min": [1, min(lengths)], "opt": [1, dims["text"][1]], "max": [1, dims["text"][2]]}
+    assert built["decoder_step"]["memory"]["max"] == [1, dims["text"][2], 16]
+    assert built["postnet"]["decoder_mel"]["max"] == [1, dims["frames"][2], 20]
+    assert art.manifest["tensorrt"]["profile_source"]["frames_opt_from"] == "the median text's step cap"
+    for key in ("tokenizer", "mel"):
+        assert art.manifest[key] == tts["onnx"].manifest[key]
+    with pytest.raises(SpeechoptError, match="torch-tensorrt compiles one-graph ASR"):
+        build.build_engine(tts["onnx"].path, tmp_path / "tt", via="torch-tensorrt", profile_from_data=str(tts["texts"]))

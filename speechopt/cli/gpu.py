@@ -35,7 +35,8 @@ def build_cmd(
     precision: str = typer.Option("fp32", help="fp32, fp16 (an fp16 ONNX on TensorRT 11) or int8 (a Q/DQ ONNX)."),
     profile_from_data: Optional[str] = typer.Option(
         None, "--profile-from-data", help="Manifest (or zoo:NAME) whose durations set min/opt/max frames."),
-    batch: str = typer.Option("1,8,16", callback=check_int_list, help="Batch min,opt,max with --profile-from-data."),
+    batch: Optional[str] = typer.Option(None, callback=check_int_list, help="Batch min,opt,max with "
+                                        "--profile-from-data (default 1,8,16; TTS 1,1,1: one sentence at a time)."),
     min_shape: Optional[str] = typer.Option(None, "--min-shape", help="BATCHxFRAMES, e.g. 1x16."),
     opt_shape: Optional[str] = typer.Option(None, "--opt-shape", help="BATCHxFRAMES, e.g. 8x500."),
     max_shape: Optional[str] = typer.Option(None, "--max-shape", help="BATCHxFRAMES, e.g. 16x3000."),
@@ -54,7 +55,7 @@ def build_cmd(
     from speechopt.zoo import resolve
 
     shapes = [parse_shape(s) if s else None for s in (min_shape, opt_shape, max_shape)]
-    batches = tuple(parse_ints(batch))
+    batches = tuple(parse_ints(batch)) if batch else None
     result = build_engine(
         str(resolve(artifact)), out, precision=precision, min_shape=shapes[0], opt_shape=shapes[1],
         max_shape=shapes[2], profile_from_data=str(resolve(profile_from_data)) if profile_from_data else None,
@@ -62,6 +63,11 @@ def build_cmd(
         hardware_compatible=hardware_compatible, via=via, overwrite=overwrite, log=to_stderr,
     )
     info = result.manifest["tensorrt"]
+    if "features" not in (info.get("profile") or {}):  # TTS and vocoders: several graphs, named dimensions
+        dims = ", ".join(f"{k} {'..'.join(str(x) for x in v)}" for k, v in info["dims"].items())
+        typer.echo(f"wrote {out}: {precision} engines ({', '.join(result.graphs)}), TensorRT {info['version']} on "
+                   f"{info['gpu']}, {dims}")
+        return
     prof = info["profile"]["features"]
     typer.echo(f"wrote {out}: {precision} engine, TensorRT {info['version']} on {info['gpu']}, "
                f"frames {prof['min'][1]}..{prof['opt'][1]}..{prof['max'][1]}, batch {prof['min'][0]}..{prof['max'][0]}")

@@ -37,8 +37,10 @@ def parse_kv(items: list[str] | None) -> dict:
     return out
 
 
-def check_int_list(text: str) -> str:
+def check_int_list(text: str | None) -> str | None:
     """Option callback: comma-separated integers (`1,16`), else a usage error."""
+    if text is None:
+        return None
     try:
         parse_ints(text)
     except ValueError:

@@ -4,7 +4,8 @@ A thin step: it turns the user's options into named dimension ranges, then build
 knowledge in `speechopt.backends.tensorrt` (profiles, precision, compat, builder, torch_trt) and writes the
 engine artifact. The ASR options (`--min-shape/--opt-shape/--max-shape BATCHxFRAMES`, or
 `--profile-from-data` with `--batch`) give {"batch", "frames"} ranges, which apply to every graph's inputs
-that use those dimension names.
+that use those dimension names. A TTS or vocoder artifact's ranges (batch, text, frames, and the in-graph
+loop's cap) come from the sentences of `--profile-from-data` through its task (`speechopt.tasks.tts.profiles`).
 
 One engine per graph of the ONNX artifact (`<graph>.engine`: `model.engine` for the one graph of an ASR
 model); the engine manifest lists each under `graphs` with the ONNX graph's inputs and outputs, and records
@@ -44,6 +45,7 @@ _LOG = logging.getLogger("speechopt.build")
 VIAS = ("tensorrt", "torch-tensorrt")
 TORCH_TRT_FILE = "model.ep"
 _GRAPH_KEYS = ("file", "inputs", "outputs", "dynamic_axes")
+TASK_FIELDS = ("frontend", "tokenizer", "mel", "inference", "export_loop")
 
 
 def engine_file(graph: str) -> str:
@@ -103,6 +105,22 @@ def _asr_profile(art: Artifact, min_shape, opt_shape, max_shape, profile_from_da
                          "(frames from its durations) or --min-shape/--opt-shape/--max-shape BATCHxFRAMES")
 
 
+def _task_profile(art: Artifact, given: bool, profile_from_data, batch) -> tuple[dict, dict]:
+    """Named dimension ranges for a TTS or vocoder artifact, from the data it will run (the task knows how)."""
+    from speechopt.tasks import task_of
+    from speechopt.zoo import resolve
+
+    if given:
+        raise SpeechoptError(f"{art.path}: --min-shape/--opt-shape/--max-shape are an ASR model's BATCHxFRAMES; a "
+                             f"{art.task} engine's profile comes from --profile-from-data (sentences) and --batch")
+    if profile_from_data is None:
+        raise SpeechoptError(f"a {art.task} engine needs an optimization profile: give --profile-from-data MANIFEST "
+                             "(the sentences it will synthesize; zoo:tts-eval for the bundled ones)")
+    data = resolve(profile_from_data)
+    ranges, source = task_of(art).profile_dims(art, data, tuple(batch) if batch else None)
+    return ranges, {"data": str(data), **source}
+
+
 def _copy_graph(spec: dict, file: str) -> dict:
     """The engine's `graphs` entry: the source graph's inputs, outputs (and extra keys), another file."""
     return graph_entry(file, spec["inputs"], spec["outputs"], **{k: v for k, v in spec.items() if k not in _GRAPH_KEYS})
@@ -148,15 +166,17 @@ def _build_native_engines(art: Artifact, plan: dict, precision: str, trt_version
 
 def build_engine(artifact, out, *, precision: str = "fp32", min_shape: Sequence[int] | None = None,
                  opt_shape: Sequence[int] | None = None, max_shape: Sequence[int] | None = None,
-                 profile_from_data=None, batch: Sequence[int] = DEFAULT_BATCH, workspace_mb: int = 1024,
+                 profile_from_data=None, batch: Sequence[int] | None = None, workspace_mb: int = 1024,
                  timing_cache=None, version_compatible: bool = False, hardware_compatible=False,
                  via: str = "tensorrt", overwrite: bool = False,
                  log: Callable[[str], None] | None = None) -> Artifact:
     """Build a TensorRT engine artifact (format "tensorrt") from an ONNX (or pytorch) artifact.
 
-    Shapes are (batch, frames): either all of `min_shape`/`opt_shape`/`max_shape`, or
-    `profile_from_data` (a manifest) from which frames are derived, with `batch` = (min, opt, max); they
-    become the "batch" and "frames" ranges of every graph's inputs. `via="tensorrt"` parses each graph of
+    ASR shapes are (batch, frames): either all of `min_shape`/`opt_shape`/`max_shape`, or
+    `profile_from_data` (a manifest) from which frames are derived, with `batch` = (min, opt, max) (default
+    DEFAULT_BATCH); they become the "batch" and "frames" ranges of every graph's inputs. A TTS or vocoder
+    artifact's ranges (batch, text, frames, cap) come from `profile_from_data` through its task
+    (`Task.profile_dims`; TTS batch default (1, 1, 1): its drivers run one sentence at a time). `via="tensorrt"` parses each graph of
     the ONNX artifact with TensorRT's ONNX parser and writes `<graph>.engine` (`model.engine`);
     `via="torch-tensorrt"` compiles the pytorch model (or the ONNX artifact's pytorch parent) with
     Torch-TensorRT and writes `model.ep` (a Torch-TensorRT exported program; one graph only).
@@ -178,14 +198,25 @@ def build_engine(artifact, out, *, precision: str = "fp32", min_shape: Sequence[
         raise SpeechoptError("--workspace-mb must be positive")
     hardware = normalize_hardware(hardware_compatible)
     art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
-    if art.task != "asr":
-        raise SpeechoptError(f"{art.path}: TensorRT builds support asr models (this one is {art.task})")
+    if art.task not in ("asr", "tts", "vocoder"):
+        raise SpeechoptError(f"{art.path}: TensorRT builds support asr, tts and vocoder models (this one is "
+                             f"{art.task})")
+    if art.task != "asr" and via == "torch-tensorrt":
+        raise SpeechoptError(f"{art.path}: --via torch-tensorrt compiles one-graph ASR models; build a {art.task} "
+                             "artifact's graphs with --via tensorrt (one engine per graph)")
     if via == "torch-tensorrt" and len(art.graphs) > 1:
         raise SpeechoptError(f"{art.path}: --via torch-tensorrt compiles one graph, and this artifact has "
                              f"{len(art.graphs)} ({', '.join(art.graphs)}); build it with --via tensorrt")
 
-    profile, profile_source = _asr_profile(art, min_shape, opt_shape, max_shape, profile_from_data, batch)
-    ranges = dim_ranges(profile)
+    if art.task == "asr":
+        profile, profile_source = _asr_profile(art, min_shape, opt_shape, max_shape, profile_from_data,
+                                               batch or DEFAULT_BATCH)
+        ranges = dim_ranges(profile)
+        profile_setting = {k: list(profile[k]) for k in ("min", "opt", "max")}
+    else:  # every graph's named dimensions (text, frames, ...) from the data
+        given = any(x is not None for x in (min_shape, opt_shape, max_shape))
+        ranges, profile_source = _task_profile(art, given, profile_from_data, batch)
+        profile_setting = {k: list(v) for k, v in ranges.items()}
     if via == "tensorrt":
         plan = plan_graph_shapes(art.graphs, ranges, str(art.path))
     else:
@@ -202,7 +233,7 @@ def build_engine(artifact, out, *, precision: str = "fp32", min_shape: Sequence[
     import tensorrt as trt
 
     gpu_name, cc = current_gpu()
-    settings = {"precision": precision, "profile": {k: list(profile[k]) for k in ("min", "opt", "max")},
+    settings = {"precision": precision, "profile": profile_setting,
                 "workspace_mb": int(workspace_mb), "version_compatible": bool(version_compatible),
                 "hardware_compatibility": hardware, "via": via,
                 "timing_cache": str(timing_cache) if timing_cache else None}
@@ -235,8 +266,8 @@ def build_engine(artifact, out, *, precision: str = "fp32", min_shape: Sequence[
         "task": parent.task,
         "format": "tensorrt",
         "architecture": parent.architecture,
-        "frontend": parent.manifest["frontend"],
-        "tokenizer": parent.manifest["tokenizer"],
+        # what the task reads to feed and score the graphs (ASR: frontend, tokenizer; TTS: tokenizer, mel, ...)
+        **{k: parent.manifest[k] for k in TASK_FIELDS if k in parent.manifest},
         "graphs": graphs,
         "precision": precision,
         "tensorrt": info,

@@ -102,6 +102,11 @@ class Task:
     def driver(self, artifact, device: str = "cpu", threads: int | None = None) -> Driver:
         raise NotImplementedError
 
+    def profile_dims(self, artifact, data, batch=None) -> tuple[dict, dict]:
+        """TensorRT optimization profile ranges {dimension name: (min, opt, max)} for the artifact's graphs,
+        from the data a user will run (`batch` None: the task's default), and what they came from."""
+        raise SpeechoptError(f"{artifact.path}: no data-derived engine profile for {self.name} artifacts")
+
     # -- data ----------------------------------------------------------------------------------------
     def load_data(self, artifact, manifest, max_items: int | None = None, progress: str | None = None):
         """Inputs prepared from a dataset manifest, with what scoring needs (references, durations)."""

@@ -102,6 +102,17 @@ class VocoderTask(Task):
                                  "run (it is a torch computation: use it through synth or a pipeline)")
         return WaveNetDriver(artifact, device, threads)
 
+    def profile_dims(self, artifact, data, batch=None):
+        """Engine profile ranges (batch, frames) from the mels of `data`'s own audio; batch up to the
+        generation batch (16 mels at once by default)."""
+        from speechopt.data.tts_corpus import read_tts_manifest
+        from speechopt.models.tts.artifact import mel_config_of
+        from speechopt.tasks.tts.profiles import vocoder_profile_dims
+
+        rows = read_tts_manifest(data)
+        return vocoder_profile_dims([float(r.get("duration") or 0.0) for r in rows], mel_config_of(artifact),
+                                    batch or (1, 16, 16))
+
     def load_data(self, artifact, manifest, max_items=None, progress=None):
         from speechopt.audio.io import load_audio
         from speechopt.audio.mel import MelExtractor

@@ -95,6 +95,13 @@ class TtsTask(TtsBenchMixin, TtsValidationMixin, Task):
         return kind(acoustic, device, threads, options=lambda g: self.runner_options(acoustic, g, device),
                     settings=settings or self.settings)
 
+    def profile_dims(self, artifact, data, batch=None):
+        """Engine profile ranges (batch, text, frames, cap) from the sentences of `data` (`profiles.py`)."""
+        from speechopt.tasks.tts.profiles import DEFAULT_TTS_BATCH, tts_profile_dims
+
+        acoustic, _ = self.parts(artifact)
+        return tts_profile_dims(acoustic, self.load_data(acoustic, data), self.settings, batch or DEFAULT_TTS_BATCH)
+
     # -- data ----------------------------------------------------------------------------------------
     def load_data(self, artifact, manifest, max_items=None, progress=None):
         from speechopt.tasks.tts.data import load_tts_data
