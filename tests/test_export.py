@@ -123,6 +123,47 @@ def test_exported_program_cnn(tiny_models, tiny_corpus, tmp_path):
     np.testing.assert_array_equal(out["out_lengths"], ref_ol)
 
 
+def test_a_pt2_with_pickled_payloads_is_refused_before_torch_export_load(tiny_models, tiny_corpus, tmp_path,
+                                                                         monkeypatch):
+    """torch.export.load unpickles payloads flagged use_pickle: the runner reads the archive first and refuses
+    one that has any (unless SPEECHOPT_TRUST_PICKLE=1); what `speechopt export` writes has none."""
+    import json
+    import zipfile
+
+    import torch
+
+    import speechopt.backends.torch_runner as tr
+    from speechopt.backends import create_runner
+
+    art = load_artifact(export_model(tiny_models["cnn-ctc"], "exported-program", tmp_path / "cnn.pt2",
+                                     validation_data=tiny_corpus, max_validation_utts=1).path)
+    assert tr.pt2_unsafe_members(art.graph_path()) == []
+    tampered = tmp_path / "tampered.pt2"
+    with zipfile.ZipFile(art.graph_path()) as src, zipfile.ZipFile(tampered, "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("_weights_config.json"):
+                cfg = json.loads(data)
+                first = next(iter(cfg["config"]))
+                cfg["config"][first]["use_pickle"] = True
+                data = json.dumps(cfg).encode()
+            dst.writestr(info, data)
+    unsafe = tr.pt2_unsafe_members(tampered)
+    assert len(unsafe) == 1 and "weights_config.json" in unsafe[0]
+    assert tr.pt2_unsafe_members(tmp_path / "cnn.pt2" / "manifest.json")[0].startswith("the whole file")
+
+    def never(*a, **k):
+        raise AssertionError("torch.export.load ran on a refused archive")
+
+    monkeypatch.setattr(tr, "pt2_unsafe_members", lambda path: ["0.weight (data/weights/model_weights_config.json)"])
+    monkeypatch.setattr(torch.export, "load", never)
+    monkeypatch.delenv(tr.TRUST_PICKLE_ENV, raising=False)
+    with pytest.raises(SpeechoptError, match="refusing to load: torch.export.load would unpickle") as e:
+        with create_runner(art, "cpu"):
+            pass
+    assert "\n" not in str(e.value) and "SPEECHOPT_TRUST_PICKLE=1" in str(e.value)
+
+
 def test_exported_program_lstm_keeps_time_dynamic(tiny_models, tiny_corpus, tmp_path):
     """lstm-ctc folds frame pairs with an explicit length, so torch.export keeps the time axis symbolic."""
     art = export_model(tiny_models["lstm-ctc"], "exported-program", tmp_path / "lstm.pt2", validation_data=tiny_corpus,

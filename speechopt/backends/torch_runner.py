@@ -119,13 +119,46 @@ class TorchScriptRunner(_TorchModuleRunner):
         return module.eval()
 
 
+TRUST_PICKLE_ENV = "SPEECHOPT_TRUST_PICKLE"
+
+
+def pt2_unsafe_members(path) -> list[str]:
+    """What torch.export.load would unpickle or run in a .pt2 archive: payloads flagged `use_pickle` (read
+    with torch.load(weights_only=False)), custom and opaque objects (pickle), legacy pickled weight files and
+    AOTInductor code; [] for an archive of plain tensors and the JSON program (what `speechopt export`
+    writes). Read with torch's own archive reader, so the names are the ones the loader sees."""
+    import json
+
+    from torch.export.pt2_archive import constants as c
+    from torch.export.pt2_archive._package import PT2ArchiveReader
+
+    try:
+        reader = PT2ArchiveReader(str(path))
+    except Exception as exc:  # not a PT2 archive: torch.export.load's legacy path is pickle
+        return [f"the whole file (not a PT2 archive: {first_line(exc)})"]
+    bad = []
+    with reader:
+        for name in reader.get_file_names():
+            if name.startswith(c.AOTINDUCTOR_DIR):
+                bad.append(f"{name} (compiled code)")
+            elif name.startswith((c.WEIGHTS_DIR, c.CONSTANTS_DIR)) and name.endswith(".pt"):
+                bad.append(f"{name} (legacy pickled payload)")
+            elif name.startswith((c.WEIGHTS_DIR, c.CONSTANTS_DIR)) and name.endswith("_config.json"):
+                for fqn, meta in (json.loads(reader.read_string(name)).get("config") or {}).items():
+                    if meta.get("use_pickle") or str(meta.get("path_name", "")).startswith(
+                            (c.CUSTOM_OBJ_FILENAME_PREFIX, c.OPAQUE_OBJ_FILENAME_PREFIX)):
+                        bad.append(f"{fqn} ({name})")
+    return bad
+
+
 class ExportedProgramRunner(_TorchModuleRunner):
     """A torch.export program saved with torch.export.save (.pt2).
 
     torch.export.load is NOT weights-only safe in torch 2.13: its docstring says it "uses pickle under the
     hood", and payloads flagged `use_pickle` (and opaque constants) go through torch.load(weights_only=False)
-    or pickle.loads (torch/export/pt2_archive/_package.py). Load only artifacts you trust; load_artifact's
-    checksums catch corruption, not a malicious author.
+    or pickle.loads (torch/export/pt2_archive/_package.py). So the archive is read first
+    (`pt2_unsafe_members`) and one holding any such payload is refused unless SPEECHOPT_TRUST_PICKLE=1:
+    load_artifact's checksums catch corruption, not a malicious author.
     """
 
     backend = "exported-program"
@@ -133,7 +166,14 @@ class ExportedProgramRunner(_TorchModuleRunner):
     def _load(self, device):
         import torch
 
+        import os
+
         path = self.path
+        unsafe = pt2_unsafe_members(path)
+        if unsafe and os.environ.get(TRUST_PICKLE_ENV) != "1":
+            raise SpeechoptError(f"{path}: refusing to load: torch.export.load would unpickle or run "
+                                 f"{len(unsafe)} part(s) of it ({', '.join(unsafe[:3])}{', ...' if len(unsafe) > 3 else ''});"
+                                 f" if you trust its author, set {TRUST_PICKLE_ENV}=1")
         # The deserializer logs a warning per unbacked symbol it drops ("Symbol u0 did not appear ..."): noise.
         serde_log = logging.getLogger("torch._export.serde.serialize")
         level = serde_log.level
