@@ -810,7 +810,7 @@ def test_onnx_export_generates_the_pytorch_samples(wavenet_run, wavenet_onnx, on
     assert "naive generation needs the pytorch artifact" in str(err.value)
 
 
-def test_eval_scores_copy_synthesis_and_the_bench_refuses(wavenet_run, tiny_corpus, tmp_path, one_thread):
+def test_eval_scores_copy_synthesis(wavenet_run, tiny_corpus, tmp_path, one_thread):
     from speechopt.audio.mel import MelConfig
     from speechopt.evaluate import evaluate_artifact
     from speechopt.models.tts.vocoder import save_griffin_lim
@@ -833,12 +833,8 @@ def test_eval_scores_copy_synthesis_and_the_bench_refuses(wavenet_run, tiny_corp
     assert "\n" not in line and line.startswith("copy-synthesis WER") and "(2 sentences)" in line
     assert set(task.zoo_figures(r)) >= {"copy_wer", "floor_wer", "griffin_lim_copy_wer", "resynthesis_mcd_db"}
 
-    # the bench does not time vocoders: one line
     data = task.load_data(art, tiny_corpus, max_items=1)
     assert len(data) == 1 and data.mels[0].shape[1] == 80 and data.durations[0] > 0
-    with pytest.raises(SpeechoptError) as err:
-        task.record(art, [], data, tmp_path / "outputs")
-    assert "\n" not in str(err.value) and "the bench does not time vocoder artifacts yet" in str(err.value)
     # Griffin-Lim has no graphs to drive, an ASR artifact is not a vocoder
     gl = save_griffin_lim(tmp_path / "gl", MelConfig())
     with pytest.raises(SpeechoptError, match="has no graphs to run"):
@@ -928,3 +924,44 @@ def test_driver_batch_rows_are_independent_given_their_draws(wavenet_run, wavene
     model = load_pytorch_model(wavenet_run["artifact"])
     _same_samples(mu_law_encode(model.generate(torch.from_numpy(both), num_samples=T, seed=seed)).numpy(),
                   batched["classes"])
+
+
+@pytest.fixture(scope="module")
+def short_clips(tmp_path_factory, tiny_corpus):
+    """A TTS manifest of three 0.1-0.2 s clips cut from the tiny corpus (WaveNet generates every sample)."""
+    import soundfile as sf
+
+    from speechopt.data.manifest import read_manifest
+
+    root = tmp_path_factory.mktemp("clips")
+    rows = []
+    for i, u in enumerate(read_manifest(tiny_corpus)[:3]):
+        audio, rate = sf.read(u.audio_filepath, dtype="float32")
+        n = int(rate * (0.1 + 0.05 * i))
+        sf.write(root / f"{i}.wav", audio[:n], rate)
+        rows.append({"audio_filepath": f"{i}.wav", "text": u.text, "duration": n / rate})
+    (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+def test_bench_times_a_vocoder_and_its_drift(wavenet_run, wavenet_onnx, short_clips, tmp_path):
+    """The bench on vocoders: the pytorch WaveNet against its ONNX export, per sentence and in a padded batch,
+    with time to first audio and drift against the reference's audio (the same draws)."""
+    from speechopt.bench.harness import BenchSettings, bench, summary_rows
+    from speechopt.bench.report import html_report
+
+    fast = dict(batch_sizes=[1, 2], threads=1, warmup=0, min_iters=2, min_passes=1, min_seconds=0.0)
+    report = bench([str(wavenet_onnx.path)], str(wavenet_run["artifact"].path),
+                   BenchSettings(data=str(short_clips), **fast), log=lambda *_: None)
+    assert report["task"] == "vocoder"
+    rows = {r["format"]: r for r in summary_rows(report)}
+    ref, onnx = rows["pytorch"], rows["onnx"]
+    assert ref["identical_samples"] == 1.0 and ref["drift"]["mcd"] == 0.0 and ref["drift"]["roundtrip_wer"] == 0.0
+    assert onnx["sentences"] == 3 and onnx["first_audio_ms"] > 0 and onnx["rtfx"] > 0
+    # the same draws: the export's samples agree with the pytorch ones for hundreds of samples at least
+    assert onnx["identical_samples"] > 0.5 and onnx["agreeing_prefix_min"] >= 200
+    assert onnx["mcd"] is not None and onnx["mcd"] < 5.0
+    media = report["results"][1]["media"]
+    assert len(media) == 3 and media[0]["wav"][:4] == b"RIFF"
+    page = html_report(summary_rows(report), report)
+    assert "<audio" in page and "1st audio ms" in page and "same samples" in page

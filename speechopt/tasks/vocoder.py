@@ -9,7 +9,8 @@
 - score: copy-synthesis WER/CER beside the floor and Griffin-Lim of the same mels
   (`speechopt.tasks.tts.vocoder_eval`); export validation and quantization agreement compare the generated
   samples and the step logits on the first samples of real mels.
-The bench does not time vocoders yet: `record` says so in one line.
+The bench (`vocoder_bench.py`): generation timed per sentence and in padded batches, time to first audio, and
+drift against the reference vocoder's audio (identical samples, SI-SDR, MCD, round-trip WER).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from speechopt.errors import SpeechoptError
 from speechopt.tasks.base import Driver, Task
+from speechopt.tasks.vocoder_bench import VocoderBenchMixin
 
 GRAPHS = ("conditioning", "step")
 VALIDATION_SAMPLES = 2000  # samples generated per sentence when an export or quantization is checked
@@ -78,21 +80,45 @@ class VocoderData:
     audio_paths: list
     durations: list
     names: list
+    hop: int = 200
 
     def __len__(self) -> int:
         return len(self.mels)
 
+    @property
+    def items(self) -> list[dict]:
+        """Driver inputs, one sentence each: its mel, (frames - 1) x hop samples, seed 0."""
+        return [{"mel": m[None], "samples": max(0, len(m) - 1) * self.hop, "seed": 0} for m in self.mels]
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(m) for m in self.mels]
+
+    def batch(self, idx: list[int]) -> dict:
+        """Mels padded to the longest with their floor (silence), as many samples as the longest needs."""
+        frames = max(len(self.mels[i]) for i in idx)
+        floor = float(min(self.mels[i].min() for i in idx))
+        mel = np.full((len(idx), frames, self.mels[idx[0]].shape[1]), floor, np.float32)
+        for row, i in enumerate(idx):
+            mel[row, : len(self.mels[i])] = self.mels[i]
+        return {"mel": mel, "samples": max(0, frames - 1) * self.hop, "seed": 0}
+
     def subset(self, idx):
         return VocoderData(*[[getattr(self, f)[i] for i in idx] for f in ("texts", "mels", "audio_paths", "durations",
-                                                                          "names")])
+                                                                          "names")], hop=self.hop)
 
 
-class VocoderTask(Task):
+class VocoderTask(VocoderBenchMixin, Task):
     name = "vocoder"
-    accuracy_mode = "copy synthesis: the vocoder on the mels of the manifest's own audio, seed 0"
+    accuracy_mode = ("copy synthesis: the vocoder on the mels of the manifest's own audio, one sentence at a "
+                     "time, seed 0 (the same draws for every variant); MCD between the mels of the variant's and "
+                     "the reference's audio; round-trip WER of zoo:crnn-ctc on the audio")
     default_data = "zoo:tts-eval"
-    bench_unsupported = ("the bench does not time vocoder artifacts yet; `speechopt eval` scores one (copy "
-                         "synthesis) and benchmarks/wavenet_generation.py times generation")
+
+    def check_compatible(self, reference, artifact) -> None:
+        super().check_compatible(reference, artifact)
+        if artifact.manifest.get("mel") != reference.manifest.get("mel"):
+            raise SpeechoptError(f"{artifact.path}: mel settings differ from the reference's {reference.path}")
 
     def driver(self, artifact, device="cpu", threads=None):
         if artifact.task != "vocoder":
@@ -130,7 +156,7 @@ class VocoderTask(Task):
             mels.append(extractor(audio).numpy())
             durations.append(len(audio) / cfg.sample_rate)
         return VocoderData([r["text"] for r in rows], mels, [r["audio_filepath"] for r in rows], durations,
-                           [str(i + 1) for i in range(len(rows))])
+                           [str(i + 1) for i in range(len(rows))], hop=cfg.hop_length)
 
     def sample(self, data, count: int):
         order = sorted(range(len(data)), key=lambda i: len(data.mels[i]))
@@ -191,9 +217,6 @@ class VocoderTask(Task):
 
     def agreement(self, artifact, parent, child):
         return self._compare(parent, child)
-
-    def record(self, artifact, outputs, data, path):
-        raise SpeechoptError(f"{artifact.path}: {self.bench_unsupported}")
 
     def describe_score(self, result):
         from speechopt.tasks.tts.vocoder_eval import describe_vocoder_eval
