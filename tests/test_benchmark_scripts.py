@@ -44,6 +44,42 @@ def test_cpu_variants_writes_a_table_of_every_variant(tmp_path, tiny_models, tin
     assert "static int8 calibrated on" in text and "| onnx-int8-static |" in text
 
 
+@pytest.mark.usefixtures("one_thread")
+def test_optimum_peers_adopt_and_bench_beside_speechopts_variants(tmp_path, tiny_models, tiny_corpus, monkeypatch):
+    """A peer's quantized ONNX (here ONNX Runtime's quantize_dynamic with library defaults standing in for
+    Optimum's ORTQuantizer, which lives in a venv of its own) becomes a validated artifact, and cpu_variants
+    measures it as it is at each thread count, with best-vs-best ratios."""
+    from onnxruntime.quantization import quantize_dynamic
+
+    from speechopt.artifact import load_artifact
+
+    onnx = export_model(tiny_models["crnn-ctc"], "onnx", tmp_path / "onnx", validation_data=tiny_corpus)
+    work = tmp_path / "work"
+    (work / "avx2").mkdir(parents=True)
+    quantize_dynamic(str(onnx.graph_path("model")), str(work / "avx2" / "model_quantized.onnx"))
+    (work / "avx2" / "speechopt-peer.json").write_text(json.dumps(
+        {"preset": "AutoQuantizationConfig.avx2(is_static=False)", "optimum_version": "test", "config": {}}))
+    monkeypatch.setattr(sys, "argv", ["optimum_peers.py", "adopt", "--source", str(onnx.path), "--work", str(work),
+                                      "--out-prefix", str(tmp_path / "peer"), "--validation-data", str(tiny_corpus)])
+    runpy.run_path(str(BENCHMARKS / "optimum_peers.py"), run_name="__main__")
+    peer = load_artifact(tmp_path / "peer-avx2")
+    assert peer.manifest["quantization"]["engine"] == "optimum.onnxruntime.ORTQuantizer"
+    assert peer.manifest["lineage"]["parent"]["checksum"] == onnx.checksum and peer.manifest["precision"] == "int8"
+    assert peer.manifest["validation"]["utterances"] > 0
+
+    out = tmp_path / "study"
+    monkeypatch.setattr(sys, "argv", ["cpu_variants.py", "--model", str(tiny_models["crnn-ctc"]), "--data",
+                                      str(tiny_corpus), "--variants", "onnx", "--extra", str(peer.path),
+                                      "--threads", "1,2", "--repeats", "1", "--batch-sizes", "1",
+                                      "--min-seconds", "0.1", "--out", str(out)])
+    runpy.run_path(str(BENCHMARKS / "cpu_variants.py"), run_name="__main__")
+    table = json.loads(out.with_suffix(".json").read_text())["table"]
+    assert {(r["name"], r["threads"]) for r in table} == {(n, t) for n in (tiny_models["crnn-ctc"].name, "onnx",
+                                                                           "peer-avx2") for t in (1, 2)}
+    assert all(r["best_speedup"] and r["best_threads"] in (1, 2) for r in table)
+    assert "| peer-avx2 | onnx | 1 |" in out.with_suffix(".md").read_text()
+
+
 def _tiny_tacotron2(path):
     import torch
 

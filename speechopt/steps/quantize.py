@@ -241,3 +241,33 @@ def _quantize_pytorch(artifact: Artifact, out, settings: QuantizeSettings, valid
         writers = {f: (lambda p, src=Path(tmp) / f: shutil.move(str(src), str(p))) for f in files}
         return write_artifact(out, manifest, writers, parent=artifact, step="quantize", settings=asdict(settings),
                               overwrite=overwrite)
+
+
+def adopt_quantized(source, graph_files: dict, out, info: dict, validation_data: str | None = None,
+                    overwrite: bool = False) -> Artifact:
+    """An artifact of ONNX graphs that another tool quantized from `source`'s (Optimum's ORTQuantizer, say):
+    `graph_files` {graph: path} replaces those graphs, `info` says what made them (recorded as the manifest's
+    `quantization`). Validated against `source` on real data like `quantize`, so a peer recipe is measured
+    through the same task, drivers and bench as speechopt's own."""
+    artifact = source if isinstance(source, Artifact) else load_artifact(source)
+    if artifact.format != "onnx" or is_quantized(artifact):
+        raise SpeechoptError(f"{artifact.path}: adopt a quantization of a float onnx artifact (this is a "
+                             f"{'quantized ' if is_quantized(artifact) else ''}{artifact.format} one)")
+    unknown = [g for g in graph_files if g not in artifact.graphs]
+    if unknown:
+        raise SpeechoptError(f"{artifact.path} has no graph {unknown[0]!r} (its graphs: {', '.join(artifact.graphs)})")
+    task, checks = _sample(artifact, validation_data, 24)
+    parent_out = _outputs(task, artifact, checks)
+    manifest = {k: v for k, v in artifact.manifest.items() if k not in ("files", "lineage", "created", "name")}
+    files = [g["file"] for g in artifact.graphs.values()]
+    with tempfile.TemporaryDirectory(prefix="speechopt-quant-") as tmp:
+        for graph, spec in artifact.graphs.items():
+            shutil.copyfile(graph_files.get(graph, artifact.file(spec["file"])), Path(tmp) / spec["file"])
+        manifest["validation"] = task.agreement(artifact, parent_out,
+                                                _outputs(task, _candidate(Path(tmp), manifest, files), checks))
+        manifest["quantization"] = dict(info)
+        manifest["precision"] = info.get("precision", "int8")
+        writers = {f: (lambda p, src=Path(tmp) / f: shutil.move(str(src), str(p))) for f in files}
+        return write_artifact(out, manifest, writers, parent=artifact, step="quantize",
+                              settings={"method": "adopted", **{k: v for k, v in info.items() if k != "precision"}},
+                              overwrite=overwrite)
