@@ -45,6 +45,12 @@ def test_bench_reports_every_variant(variants, tiny_corpus, tmp_path):
     assert rows["onnx"]["wer_drift"] == 0.0 and rows["onnx"]["identical_transcripts"] == 1.0
     assert rows["onnx"]["max_logit_diff"] < 1e-3
     assert rows["pytorch"]["reference"] and rows["pytorch"]["speedup"] == 1.0
+    # achieved GFLOP/s: the same multiply-adds for every variant of one model, read against the sgemm rate
+    assert len({row["gflops"] > 0 for row in rows.values()}) == 1 and rows["onnx"]["gflops"] > 0
+    macs = {res["macs_per_item"] for res in report["results"]}
+    assert len(macs) == 1 and macs.pop() > 0
+    assert all(row["sgemm_gflops"] > 0 and row["sgemm_fraction"] == row["gflops"] / row["sgemm_gflops"]
+               for row in rows.values())
     # raw timings are kept beside every percentile
     assert all(len(res["latency_seconds"]) >= 3 for res in report["results"])
     assert "| onnx" in (tmp_path / "r.md").read_text() or "onnx" in (tmp_path / "r.md").read_text()

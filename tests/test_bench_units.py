@@ -159,3 +159,29 @@ def test_terminal_table_fits_80_columns(monkeypatch, capsys):
     monkeypatch.setenv("COLUMNS", "200")
     print_table(rows, report)
     assert "long drift" in capsys.readouterr().out  # room for the full table
+
+def test_macs_are_counted_from_the_layer_shapes():
+    """Linear, Conv1d and a bidirectional two-layer LSTM, against the formulas of speechopt.models.macs."""
+    import torch
+
+    from speechopt.models.macs import macs_counter
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv1d(8, 16, 5, padding=2, groups=2)
+            self.rnn = torch.nn.LSTM(16, 12, num_layers=2, bidirectional=True, batch_first=True)
+            self.head = torch.nn.Linear(24, 7)
+
+        def forward(self, x, lengths):
+            y = self.conv(x.transpose(1, 2)).transpose(1, 2)
+            y, _ = self.rnn(y)
+            return self.head(y)
+
+    count = macs_counter(Tiny())
+    B, T = 2, 30
+    conv = B * 16 * T * (8 // 2) * 5
+    lstm = B * T * 2 * (4 * 12 * (16 + 12) + 4 * 12 * (24 + 12))
+    head = B * T * 24 * 7
+    assert count(torch.zeros(B, T, 8), torch.tensor([T, T])) == conv + lstm + head
+    assert count(torch.zeros(1, 2 * T, 8), torch.tensor([2 * T])) == conv + lstm + head  # linear in frames

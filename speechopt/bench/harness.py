@@ -168,6 +168,14 @@ def bench(artifacts: list[str], reference: str, settings: BenchSettings, budgets
                 ref_t = ref_result["throughput"].get(bs)
                 t["speedup"] = t["utt_per_s"] / ref_t["utt_per_s"] if ref_t else None
         best_vs_best(results)
+        if any(r.get("gflops") for r in results):  # the distance to this machine's fp32 matrix-multiply rate
+            from speechopt.bench.machine import sgemm_peak_gflops
+
+            peaks = {t: sgemm_peak_gflops(t) for t in counts}
+            for r in results:
+                peak = peaks.get(r.get("threads"))
+                r["sgemm_gflops"] = peak
+                r["sgemm_fraction"] = r["gflops"] / peak if r.get("gflops") and peak else None
         for r in results:
             media = task.media(r)  # what the HTML report plays, read while the outputs still exist
             if media:
@@ -228,6 +236,7 @@ def summary_rows(report: dict) -> list[dict]:
             "rtfx": t["rtfx"] if t else r["latency_batch1_rtfx"],
             "size_mb": r["size_mb"], "compressed_mb": r["compressed_mb"], "peak_rss_mb": r["peak_rss_mb"],
             "load_seconds": r["load_seconds"],
+            "gflops": r.get("gflops"), "sgemm_gflops": r.get("sgemm_gflops"), "sgemm_fraction": r.get("sgemm_fraction"),
             **task.summary(r),
         })
     return rows

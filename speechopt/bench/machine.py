@@ -42,3 +42,23 @@ def cpu_label(machine: dict) -> str:
         label += (f" (family {machine['cpu_family']} model {machine.get('cpu_model', '?')}"
                   f" stepping {machine.get('cpu_stepping', '?')})")
     return label
+
+
+def sgemm_peak_gflops(threads: int | None, n: int = 1024, repeats: int = 5) -> float:
+    """This machine's fp32 matrix-multiply rate at `threads` (torch.mm of two n x n matrices, the best of
+    `repeats` after a warm-up): the ceiling a bench's achieved GFLOP/s is read against."""
+    import time
+
+    import torch
+
+    from speechopt.threads import torch_threads
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    best = float("inf")
+    with torch_threads(threads):
+        torch.mm(a, b)
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            torch.mm(a, b)
+            best = min(best, time.perf_counter() - t0)
+    return 2.0 * n ** 3 / best / 1e9

@@ -62,6 +62,12 @@ def run_config(cfg: dict) -> dict:
         latency = measure(one, len(data), warmup=cfg["warmup"], min_iters=cfg["min_iters"],
                           min_seconds=cfg["min_seconds"])
 
+        macs = task.macs(artifact, data)  # per item, counted from the layer shapes (None: no figure)
+        gflops = None
+        if macs:  # the timed calls cycle over the items: item i % n
+            done = sum(macs[i % len(macs)] for i in range(len(latency.seconds)))
+            gflops = 2.0 * done / sum(latency.seconds) / 1e9
+
         first_audio = None
         if task.streams:  # time to first audio: the first chunk through the vocoder (the task says how)
             def first(i):
@@ -112,6 +118,8 @@ def run_config(cfg: dict) -> dict:
         "latency_seconds": latency.seconds,
         "latency_batch1_rtfx": sum(data.durations) / len(data) / (percentiles["mean"] / 1000.0),
         "first_audio_ms": first_audio,
+        "macs_per_item": float(np.mean(macs)) if macs else None,
+        "gflops": gflops,  # achieved at batch 1: 2 x multiply-adds / time
         "throughput": throughput,
         "peak_rss_mb": peak_rss_mb(),
         **record,

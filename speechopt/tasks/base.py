@@ -128,6 +128,11 @@ class Task:
         """Per-item outputs (what `score` and `compare` read), in data order."""
         raise NotImplementedError
 
+    def macs(self, artifact, data) -> list[int] | None:
+        """Multiply-adds of one call per item of `data` (`speechopt.models.macs`), for the bench's GFLOP/s;
+        None where the task cannot count them (a loop whose length the model decides)."""
+        return None
+
     def first_audio(self, artifact, driver: Driver, item, threads: int | None = None):
         """The first audio a streaming caller would get for one input (TTS: the first chunk through the
         vocoder), for the bench's time to first audio; None: the task has no such figure (ASR)."""

@@ -165,6 +165,19 @@ class AsrTask(Task):
             "utterances": overall["utterances"],
         }
 
+    def macs(self, artifact, data):
+        """Multiply-adds per utterance, from the architecture's layer shapes (the same for every variant of
+        one architecture and config); None for an architecture that cannot be rebuilt shape-only."""
+        from speechopt.models.macs import macs_counter
+        from speechopt.models.registry import get_architecture
+
+        arch = artifact.architecture or {}
+        try:
+            count = macs_counter(get_architecture(arch["name"]).build(arch["config"]))
+            return [count(item["features"], item["lengths"]) for item in data.items]
+        except Exception:  # an imported model (wav2vec2) may not build on the meta device: no figure
+            return None
+
     def summary(self, result):
         return {"wer": result["wer"], "cer": result["cer"], "wer_drift": result["wer_drift"],
                 "cer_drift": result["cer_drift"], "drift": result["drift"],
@@ -178,7 +191,9 @@ class AsrTask(Task):
         cols = [("WER", lambda r: pct(r["wer"]) + "%"), ("drift", lambda r: pct(r["wer_drift"], "+.2f"))]
         if not compact:
             cols += [("long drift", lambda r: pct(r["drift_by_length"].get("long"), "+.2f")),
-                     ("same text", lambda r: pct(r["identical_transcripts"], ".1f") + "%")]
+                     ("same text", lambda r: pct(r["identical_transcripts"], ".1f") + "%"),
+                     ("GFLOP/s", lambda r: "-" if r.get("gflops") is None else f"{r['gflops']:.1f}"),
+                     ("% sgemm", lambda r: pct(r.get("sgemm_fraction"), ".0f"))]
         return cols
 
     def plot_axis(self):
