@@ -141,3 +141,16 @@ def test_tts_benchmarks_run_end_to_end(tmp_path, monkeypatch):
     runpy.run_path(str(BENCHMARKS / "tts_synthesis.py"), run_name="__main__")
     rows = json.loads(out.with_suffix(".json").read_text())["rows"]
     assert [x["vocoder"] for x in rows][0] == "griffin-lim" and rows[-1]["vocoder"] == str(wn_art.path)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_chunked_asr_writes_the_streaming_table(tmp_path, tiny_models, tiny_corpus, monkeypatch):
+    out = tmp_path / "chunked"
+    monkeypatch.setattr(sys, "argv", ["chunked_asr.py", "--models", str(tiny_models["separable-ctc"]), "--data",
+                                      str(tiny_corpus), "--right-ms", "0", "160", "--max-utterances", "2",
+                                      "--out", str(out)])
+    runpy.run_path(str(BENCHMARKS / "chunked_asr.py"), run_name="__main__")
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert [r["settings"]["right_ms"] for r in rows] == [0.0, 160.0]
+    assert all(r["window_ms"]["p50"] > 0 for r in rows)
+    assert "| lookahead ms |" in out.with_suffix(".md").read_text()
