@@ -59,3 +59,22 @@ def test_evaluate_chunked_reports_the_cost_and_the_window_time(tiny_models, tiny
     assert r["utterances"] == 3 and r["frames"] == {"chunk": 32, "left": 100, "right": 8, "hop_ms": 10.0}
     assert r["wer_cost"] == pytest.approx(r["chunked"]["wer"] - r["whole"]["wer"])
     assert r["window_ms"]["p50"] > 0 and r["window_ms"]["calls"] >= 3 and r["algorithmic_latency_ms"] == 400.0
+
+
+def test_eval_chunk_ms_prints_the_cost_and_refuses_tts(tiny_models, tiny_corpus, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from speechopt.cli import app
+
+    from conftest import one_error_line
+
+    r = CliRunner().invoke(app, ["eval", str(tiny_models["separable-ctc"]), "--data", str(tiny_corpus),
+                                 "--chunk-ms", "320", "--right-ms", "80", "--max-utterances", "2", "--threads", "1",
+                                 "--json", str(tmp_path / "r.json")])
+    assert r.exit_code == 0, r.output
+    assert "chunked WER" in r.output and "400 ms latency" in r.output
+    assert json.loads((tmp_path / "r.json").read_text())["frames"]["right"] == 8
+    bad = CliRunner().invoke(app, ["eval", "zoo:fastspeech", "--chunk-ms", "320"])
+    assert "chunked inference is for ASR artifacts" in one_error_line(bad)

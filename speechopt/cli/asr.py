@@ -26,6 +26,10 @@ def eval_cmd(
     decoder: str = typer.Option("greedy", help="greedy (best path), or lexicon (beam search spelling only known words)."),
     lexicon: Optional[Path] = typer.Option(None, help="lexicon: word list, whitespace-separated (default: the corpus vocabulary)."),
     beam: int = typer.Option(16, min=1, help="lexicon: beam width."),
+    chunk_ms: Optional[float] = typer.Option(None, help="ASR: also recognize in chunks of this many ms (streaming), "
+                                             "beside whole utterances, and report the WER cost."),
+    left_ms: float = typer.Option(2000.0, help="With --chunk-ms: past audio each chunk sees."),
+    right_ms: float = typer.Option(160.0, help="With --chunk-ms: lookahead past each chunk's end."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write results as JSON here."),
 ) -> None:
     """Score an artifact on a manifest: WER/CER (ASR), round-trip WER and alignment (TTS).
@@ -41,6 +45,19 @@ def eval_cmd(
 
     from speechopt.tasks import get_task
 
+    if chunk_ms is not None:  # streaming: chunked beside whole-utterance inference, one line
+        from speechopt.artifact import load_artifact
+        from speechopt.tasks.asr.chunked import ChunkSettings, evaluate_chunked
+
+        art = load_artifact(resolve(artifact))
+        r = evaluate_chunked(art, resolve(data or "zoo:eval"), ChunkSettings(chunk_ms, left_ms, right_ms),
+                             threads=threads or 1, max_items=max_utterances)
+        typer.echo(f"{r['artifact']} ({art.format}): chunked WER {r['chunked']['wer']:.2%} (whole utterances "
+                   f"{r['whole']['wer']:.2%}, {r['wer_cost'] * 100:+.2f} points); {chunk_ms:.0f} ms chunks, "
+                   f"{left_ms:.0f} ms past, {right_ms:.0f} ms lookahead: {r['algorithmic_latency_ms']:.0f} ms "
+                   f"latency + {r['window_ms']['p50']:.1f} ms a window (p50)  ({r['utterances']} utterances)")
+        write_json(json_out, r)
+        return
     result = evaluate_artifact(resolve(artifact), resolve(data) if data else None, batch_size=batch_size, threads=threads,
                                device=device, max_items=max_utterances, decoder=decoder, lexicon=lexicon, beam=beam)
     if result["task"] == "vocoder":
