@@ -154,3 +154,34 @@ def test_chunked_asr_writes_the_streaming_table(tmp_path, tiny_models, tiny_corp
     assert [r["settings"]["right_ms"] for r in rows] == [0.0, 160.0]
     assert all(r["window_ms"]["p50"] > 0 for r in rows)
     assert "| lookahead ms |" in out.with_suffix(".md").read_text()
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_fastspeech_limits_separates_durations_from_mels(tmp_path, monkeypatch):
+    """On a tiny untrained FastSpeech and a 3-sentence corpus: three rows, the true mel's at zero distance."""
+    import torch
+
+    from speechopt.audio.mel import MelConfig
+    from speechopt.data.tts_corpus import TtsSynthSettings, synth_tts_corpus
+    from speechopt.models.pytorch import save_pytorch_artifact
+    from speechopt.models.registry import build_model
+    from speechopt.models.tts.artifact import tts_fields
+    from speechopt.tts_text import TtsTokenizer
+
+    corpus = tmp_path / "c"
+    synth_tts_corpus(corpus, TtsSynthSettings(num=3, seed=0))
+    tok = TtsTokenizer()
+    config = dict(vocab_size=len(tok), n_mels=80, d_model=16, heads=2, ffn_dim=24, encoder_layers=1,
+                  decoder_layers=1, predictor_channels=16)
+    torch.manual_seed(0)
+    model = build_model("fastspeech", config).eval()
+    with torch.no_grad():  # untrained: about e^2 - 1 = 6 frames a token
+        model.duration_predictor.proj.bias.fill_(2.0)
+    art = save_pytorch_artifact(tmp_path / "fs", model, "fastspeech", config, tts_fields(tok, MelConfig()))
+    out = tmp_path / "limits"
+    monkeypatch.setattr(sys, "argv", ["fastspeech_limits.py", "--model", str(art.path), "--data", str(corpus),
+                                      "--out", str(out)])
+    runpy.run_path(str(BENCHMARKS / "fastspeech_limits.py"), run_name="__main__")
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert [r["what"] for r in rows] == ["predicted durations", "true durations", "true mel"]
+    assert rows[2]["mcd_db"] == 0.0 and rows[1]["mcd_db"] > 0
