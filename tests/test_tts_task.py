@@ -435,3 +435,17 @@ def test_build_engines_for_the_three_tts_graphs(tts, tmp_path, monkeypatch):
         assert art.manifest[key] == tts["onnx"].manifest[key]
     with pytest.raises(SpeechoptError, match="torch-tensorrt compiles one-graph ASR"):
         build.build_engine(tts["onnx"].path, tmp_path / "tt", via="torch-tensorrt", profile_from_data=str(tts["texts"]))
+
+
+def test_bench_without_data_uses_the_tasks_bundled_set(tmp_path):
+    """`speechopt bench zoo:fastspeech` with no --data measures zoo:tts-eval (the TTS task's set), not zoo:eval."""
+    from typer.testing import CliRunner
+
+    from speechopt.cli import app
+
+    r = CliRunner().invoke(app, ["bench", "zoo:fastspeech", "--max-utterances", "1", "--min-iters", "1",
+                                 "--min-seconds", "0", "--batch-sizes", "1", "--threads", "1",
+                                 "--json", str(tmp_path / "r.json")])
+    assert r.exit_code == 0, r.output
+    data = json.loads((tmp_path / "r.json").read_text())["settings"]["data"]
+    assert data.endswith("tts-eval") or "tts-eval" in data

@@ -45,7 +45,9 @@ def bench_cmd(
     artifacts: list[str] = typer.Argument(..., help="Artifact folders (or zoo:NAME) to measure."),
     backend: list[str] = typer.Option(["cpu"], "--backend", "-b", metavar="<backend>",
                                       help="cpu, onnxruntime, cuda or tensorrt (repeatable)."),
-    data: str = typer.Option("zoo:eval", help="Manifest of real utterances (or zoo:NAME)."),
+    data: Optional[str] = typer.Option(None, help="Manifest of real utterances or sentences (or zoo:NAME); default: "
+                                       "the reference's task's bundled set, zoo:eval (ASR) or zoo:tts-eval (TTS, "
+                                       "vocoders)."),
     reference: Optional[str] = typer.Option(None, help="Reference artifact for drift and speedup (default: the first)."),
     batch_sizes: str = typer.Option("1,16", callback=check_int_list, help="Comma-separated; 1 gives latency, larger ones throughput/RTFx."),
     threads: Optional[str] = typer.Option(
@@ -78,6 +80,11 @@ def bench_cmd(
     budgets = Budgets.from_options(max_drift=max_drift, max_wer_drift=max_wer_drift, max_latency_ms=max_latency_ms,
                                    min_speedup=min_speedup)
     paths = [str(resolve(a)) for a in artifacts]
+    if data is None:  # the reference's task says which bundled set it is measured on
+        from speechopt.artifact import load_artifact
+        from speechopt.tasks import task_of
+
+        data = task_of(load_artifact(resolve(reference) if reference else paths[0])).default_data
     settings = BenchSettings(data=str(resolve(data)), backends=backend, batch_sizes=sizes,
                              threads=parse_threads(threads),
                              min_seconds=min_seconds, min_iters=min_iters, max_utterances=max_utterances)
