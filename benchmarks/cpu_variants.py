@@ -105,8 +105,10 @@ def to_markdown(table: list[dict], report: dict, args) -> str:
              f"Measured {time.strftime('%Y-%m-%d')} with `benchmarks/cpu_variants.py --repeats {args.repeats}` "
              f"on {cpu_label(m)} ({m['cpu_count']} cores, ISA {', '.join(m.get('isa', [])) or '?'}), "
              f"thread(s) {args.threads}, torch {m.get('torch')}, onnxruntime {m.get('onnxruntime')}.", "",
-             f"Data: `{args.data}` ({report['results'][0]['utterances']} utterances; static int8 calibrated on "
-             f"`{args.calibration_data or args.data}`). Latency: batch 1, p50 over real "
+             f"Data: `{args.data}` ({report['results'][0]['utterances']} utterances"
+             + (f"; static int8 calibrated on `{args.calibration_data or args.data}`"
+                if any("static" in r["name"] for r in table) else "")
+             + "). Latency: batch 1, p50 over real "
              f"utterances (median over {args.repeats} runs). Speedup: reference p50 / variant p50 within each run, "
              f"median over runs. RTFx: audio seconds per wall second at batch {batch} (length-sorted batches). "
              "WER drift in absolute points against the reference; 'long' is the drift on the longest third. "

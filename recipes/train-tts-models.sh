@@ -77,9 +77,10 @@ wavenet)
   # random crops of 16 frames (3,200 samples) of the training audio, batch 8, Adam 1e-3, warm-up + cosine
   # over the time budget; ~0.8 s a step. As run (session 5): started 03:20 UTC, stopped (killed) at 03:30
   # after its first validation (step 500) to give its core to Tacotron; resume with stage wavenet-resume.
+  # As run (session 6, a new machine, from scratch): WAVENET_MINUTES=90, started when fastspeech-more ended.
   mkdir -p "$RUNS/wavenet"
   background "$RUNS/wavenet/train.log" $PY -m speechopt.train_wavenet --data "$DATA/train" --val-data "$DATA/val" \
-    --out "$RUNS/wavenet" --time-budget 100
+    --out "$RUNS/wavenet" --time-budget "${WAVENET_MINUTES:-100}"
   ;;
 wavenet-resume)
   background "$RUNS/wavenet/train-part2.log" $PY -m speechopt.train_wavenet --data "$DATA/train" \
