@@ -64,6 +64,21 @@ def main() -> None:
                         times[k][i].append(time.perf_counter() - t0)
                         if k == "eager":
                             steps[i] = int(out["steps"][0])
+            # where the time goes: one more pass with every graph call timed (the rest is the loop around them)
+            split = {k: {"total": 0.0} for k in drivers}
+            for k, d in drivers.items():
+                for g, runner in d.runners.items():
+                    def timed(feeds, infer=runner.infer, g=g, acc=split[k]):
+                        t0 = time.perf_counter()
+                        out = infer(feeds)
+                        acc[g] = acc.get(g, 0.0) + time.perf_counter() - t0
+                        return out
+
+                    runner.infer = timed
+                for item in data.items:
+                    t0 = time.perf_counter()
+                    d(item)
+                    split[k]["total"] += time.perf_counter() - t0
         finally:
             for d in drivers.values():
                 d.deactivate()
@@ -97,6 +112,18 @@ def main() -> None:
     for r in rows:
         lines.append(f"| {r['group']} ({r['sentences']}) | {r['steps'][0]}-{r['steps'][1]} | {r['eager_ms']:.1f} | "
                      f"{r['step_ms']:.1f} | {r['step_speedup']:.2f}x | {r['graph_ms']:.1f} | {r['graph_speedup']:.2f}x |")
+    n = len(data.items)
+    per = {k: {g: v * 1000 / n for g, v in acc.items()} for k, acc in split.items()}
+    for k in per:
+        per[k]["loop around the graphs"] = per[k]["total"] - sum(v for g, v in per[k].items() if g != "total")
+    result["time_split_ms_per_sentence"] = per
+    out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+    parts = ["encoder", "decoder_step", "decoder_loop", "postnet", "loop around the graphs", "total"]
+    table = ["", "Where the time goes (one more pass, every graph call timed; mean ms a sentence):", "",
+             "| mode | " + " | ".join(parts) + " |", "|---|" + "---:|" * len(parts)]
+    for k, v in per.items():
+        table.append(f"| {k} | " + " | ".join("-" if g not in v else f"{v[g]:.1f}" for g in parts) + " |")
+    lines += table
     lines += ["", f"All sentences (median): eager {total['eager']:.1f} ms, step graph {total['step']:.1f} ms "
               f"({total['eager'] / total['step']:.2f}x), in-graph loop {total['graph']:.1f} ms "
               f"({total['eager'] / total['graph']:.2f}x).", "", f"Command: `{result['command']}`", ""]

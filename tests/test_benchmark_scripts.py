@@ -121,6 +121,9 @@ def test_tts_benchmarks_run_end_to_end(tmp_path, monkeypatch):
     r = json.loads(out.with_suffix(".json").read_text())
     assert [g["group"] for g in r["groups"]] == ["short", "medium", "long"] and set(r["median_ms"]) == {
         "eager", "step", "graph"}
+    split = r["time_split_ms_per_sentence"]
+    assert {"encoder", "decoder_step", "postnet"} <= set(split["step"]) and "decoder_loop" in split["graph"]
+    assert all(v["total"] >= v["encoder"] for v in split.values())
     torch.manual_seed(0)
     wn = build_model("wavenet", {"layers": 4, "dilation_cycle": 2, "residual_channels": 8, "gate_channels": 8,
                                  "skip_channels": 8, "cond_channels": 4}).eval()
