@@ -29,7 +29,7 @@ BACKENDS = {
 
 @dataclass
 class BenchSettings:
-    data: str
+    data: str | None  # None: the reference's task's bundled evaluation set (`Task.default_data`)
     backends: list[str] = field(default_factory=lambda: ["cpu"])
     batch_sizes: list[int] = field(default_factory=lambda: [1, 16])
     threads: int | list[int] | None = None  # a list measures every configuration at each thread count
@@ -128,6 +128,10 @@ def bench(artifacts: list[str], reference: str, settings: BenchSettings, budgets
         raise SpeechoptError(f"{ref_art.path}: {task.bench_unsupported}")
     if budgets is not None:
         budgets.check_metrics(task.metrics)
+    if settings.data is None:
+        from speechopt.zoo import resolve
+
+        settings.data = str(resolve(task.default_data))
     loaded = [load_artifact(a) for a in artifacts]
     for art in loaded:
         task.check_compatible(ref_art, art)

@@ -80,12 +80,8 @@ def bench_cmd(
     budgets = Budgets.from_options(max_drift=max_drift, max_wer_drift=max_wer_drift, max_latency_ms=max_latency_ms,
                                    min_speedup=min_speedup)
     paths = [str(resolve(a)) for a in artifacts]
-    if data is None:  # the reference's task says which bundled set it is measured on
-        from speechopt.artifact import load_artifact
-        from speechopt.tasks import task_of
-
-        data = task_of(load_artifact(resolve(reference) if reference else paths[0])).default_data
-    settings = BenchSettings(data=str(resolve(data)), backends=backend, batch_sizes=sizes,
+    # no --data: the harness takes the reference's task's bundled set
+    settings = BenchSettings(data=str(resolve(data)) if data else None, backends=backend, batch_sizes=sizes,
                              threads=parse_threads(threads),
                              min_seconds=min_seconds, min_iters=min_iters, max_utterances=max_utterances)
     report = bench(paths, str(resolve(reference)) if reference else paths[0], settings,
