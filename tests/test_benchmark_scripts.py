@@ -188,3 +188,17 @@ def test_fastspeech_limits_separates_durations_from_mels(tmp_path, monkeypatch):
     rows = json.loads(out.with_suffix(".json").read_text())["rows"]
     assert [r["what"] for r in rows] == ["predicted durations", "true durations", "true mel"]
     assert rows[2]["mcd_db"] == 0.0 and rows[1]["mcd_db"] > 0
+
+
+def test_training_curve_lists_every_validation(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    (run / "train-state").mkdir(parents=True)
+    history = [{"minutes": 1.0, "step": 10, "val_l1_post": 0.5, "roundtrip_wer": 0.9, "roundtrip_cer": 0.4,
+                "gate_fired": 1.0, "monotonic": 1.0},
+               {"minutes": 2.0, "step": 20, "val_l1_post": 0.4}]  # a FastSpeech-like row: no round trip
+    (run / "train-state" / "progress.json").write_text(json.dumps({"step": 20, "elapsed": 120.0, "history": history}))
+    out = tmp_path / "curve"
+    monkeypatch.setattr(sys, "argv", ["training_curve.py", str(run), "--out", str(out)])
+    runpy.run_path(str(BENCHMARKS / "training_curve.py"), run_name="__main__")
+    text = out.with_suffix(".md").read_text()
+    assert "| 1.0 | 10 | 0.500 | 90.0% | 40.0% |" in text and "| 2.0 | 20 | 0.400 | - | - |" in text
