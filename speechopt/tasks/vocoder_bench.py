@@ -120,20 +120,15 @@ class VocoderBenchMixin:
                                              "roundtrip_wer", "drift", "sentences")}}
 
     def columns(self, compact=False):
-        def fmt(v, spec):
-            return "-" if v is None else format(v, spec)
+        from speechopt.tasks.tts.bench import cell, first_audio_cell
 
-        def first(r):
-            v = r.get("first_audio_ms")
-            return fmt(v.get("p50") if isinstance(v, dict) else v, ".0f")
-
-        cols = [("MCD dB", lambda r: fmt(r.get("mcd"), ".3f")),
-                ("RT WER", lambda r: fmt(None if r.get("roundtrip_wer") is None else r["roundtrip_wer"] * 100, ".1f"))]
+        cols = [("MCD dB", lambda r: cell(r.get("mcd"), ".3f")),
+                ("RT WER", lambda r: cell(None if r.get("roundtrip_wer") is None else r["roundtrip_wer"] * 100, ".1f"))]
         if not compact:
-            cols = [("1st audio ms", first)] + cols + [
-                ("same samples", lambda r: fmt(None if r.get("identical_samples") is None
-                                               else r["identical_samples"] * 100, ".0f") + "%"),
-                ("SI-SDR dB", lambda r: fmt(r.get("si_sdr_db"), ".1f"))]
+            cols = [("1st audio ms", first_audio_cell(".0f"))] + cols + [
+                ("same samples", lambda r: cell(None if r.get("identical_samples") is None
+                                                else r["identical_samples"] * 100, ".0f") + "%"),
+                ("SI-SDR dB", lambda r: cell(r.get("si_sdr_db"), ".1f"))]
         return cols
 
     def plot_axis(self):

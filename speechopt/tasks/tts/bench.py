@@ -21,6 +21,20 @@ from speechopt.errors import SpeechoptError
 from speechopt.tasks.tts.scoring import DEFAULT_ASR, _load_arrays, _load_mels, si_sdr, transcribe_audio, vocode
 
 
+def cell(v, spec: str) -> str:
+    """A report cell: `v` formatted, or '-' when there is no figure."""
+    return "-" if v is None else format(v, spec)
+
+
+def first_audio_cell(spec: str):
+    """The `1st audio ms` column's cell: a summary row holds the p50, a raw result the percentiles."""
+    def render(r):
+        v = r.get("first_audio_ms")
+        return cell(v.get("p50") if isinstance(v, dict) else v, spec)
+
+    return render
+
+
 class TtsBenchMixin:
     """TtsTask's bench methods (it provides `parts`)."""
 
@@ -130,21 +144,14 @@ class TtsBenchMixin:
                                              "same_gate_step", "drift", "sentences")}}
 
     def columns(self, compact=False):
-        def fmt(v, spec):
-            return "-" if v is None else format(v, spec)
-
-        cols = [("MCD dB", lambda r: fmt(r.get("mcd"), ".3f")), ("mel L1", lambda r: fmt(r.get("mel_l1"), ".4f")),
-                ("RT WER", lambda r: fmt(None if r.get("roundtrip_wer") is None else r["roundtrip_wer"] * 100, ".1f"))]
+        cols = [("MCD dB", lambda r: cell(r.get("mcd"), ".3f")), ("mel L1", lambda r: cell(r.get("mel_l1"), ".4f")),
+                ("RT WER", lambda r: cell(None if r.get("roundtrip_wer") is None else r["roundtrip_wer"] * 100, ".1f"))]
         if not compact:
-            def first(r):  # a summary row holds the p50, a raw result the percentiles
-                v = r.get("first_audio_ms")
-                return fmt(v.get("p50") if isinstance(v, dict) else v, ".1f")
-
-            cols.insert(0, ("1st audio ms", first))
-            cols += [("gate fired", lambda r: fmt(None if r.get("gate_fired") is None else r["gate_fired"] * 100,
-                                                  ".0f") + "%"),
-                     ("same len", lambda r: fmt(None if r.get("same_length") is None else r["same_length"] * 100,
-                                                ".0f") + "%")]
+            cols.insert(0, ("1st audio ms", first_audio_cell(".1f")))
+            cols += [("gate fired", lambda r: cell(None if r.get("gate_fired") is None else r["gate_fired"] * 100,
+                                                   ".0f") + "%"),
+                     ("same len", lambda r: cell(None if r.get("same_length") is None else r["same_length"] * 100,
+                                                 ".0f") + "%")]
         return cols
 
     def plot_axis(self):
