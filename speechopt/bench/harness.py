@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from speechopt.errors import SpeechoptError
@@ -131,7 +131,8 @@ def bench(artifacts: list[str], reference: str, settings: BenchSettings, budgets
     if settings.data is None:
         from speechopt.zoo import resolve
 
-        settings.data = str(resolve(task.default_data))
+        # a copy: the caller's settings must not keep this reference's default for another bench
+        settings = replace(settings, data=str(resolve(task.default_data)))
     loaded = [load_artifact(a) for a in artifacts]
     for art in loaded:
         task.check_compatible(ref_art, art)
