@@ -14,6 +14,7 @@ from speechopt.models.tts.fastspeech_export import FastSpeechExportConfig
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = dict(n_mels=12, d_model=16, heads=2, ffn_dim=24, encoder_layers=1, decoder_layers=1, predictor_channels=16)
+POSTNET = dict(postnet_layers=3, postnet_channels=8, postnet_kernel=5)
 
 
 def _model(seed=0, bias=1.0, **kw):
@@ -48,8 +49,9 @@ def test_length_regulator_equals_repeat_interleave():
     assert out.shape == ref.shape and torch.equal(out, ref)  # 0/1 matmul copies exactly
 
 
-def test_forward_shapes_and_masks():
-    m = _model()
+@pytest.mark.parametrize("extra", [{}, POSTNET], ids=["plain", "postnet"])
+def test_forward_shapes_and_masks(extra):
+    m = _model(**extra)
     tokens, lengths, durations = _batch()
     with torch.no_grad():
         mel, mel_lengths, used, log_d = m(tokens, lengths, durations)
@@ -129,7 +131,8 @@ def test_token_durations_sum_to_frames(tts_corpus):
                 assert d[i] == 0  # no pause between words in a clause
 
 
-def test_training_steps_lower_the_loss(tts_corpus):
+@pytest.mark.parametrize("extra", [{}, POSTNET], ids=["plain", "postnet"])
+def test_training_steps_lower_the_loss(tts_corpus, extra):
     from speechopt.audio.mel import MelConfig
     from speechopt.train_fastspeech import FastSpeechDataset, fastspeech_train_losses, validate_fastspeech
     from speechopt.tts_text import TtsTokenizer
@@ -137,7 +140,7 @@ def test_training_steps_lower_the_loss(tts_corpus):
     data = FastSpeechDataset(tts_corpus, MelConfig(), TtsTokenizer(), log=lambda m: None)
     assert data.uniform == 0 and all(int(d.sum()) == f for d, f in zip(data.durations, data.frames))
     torch.manual_seed(0)
-    m = FastSpeech(**{**TINY, "n_mels": 80})
+    m = FastSpeech(**{**TINY, "n_mels": 80, **extra})
     m.train()
     opt = torch.optim.Adam(m.parameters(), 3e-3)
     batch = data.batch([0, 1, 2, 3])
@@ -149,6 +152,9 @@ def test_training_steps_lower_the_loss(tts_corpus):
         opt.step()
         losses.append(loss.item())
     assert sum(losses[-3:]) / 3 < 0.8 * losses[0], losses
+    # with a post-net both mels are trained (Tacotron 2's two L1 terms); `l1` is the output's
+    assert ("l1_decoder" in parts) == bool(extra)
+    assert parts["loss"] == pytest.approx(parts["l1"] + parts["duration"] + parts.get("l1_decoder", 0.0), rel=1e-5)
     v = validate_fastspeech(m, data)
     assert {"val_l1", "val_duration", "length_ratio", "duration_mae"} <= set(v) and v["length_ratio"] > 0
     with pytest.raises(ValueError):  # durations that do not sum to the frames are refused
@@ -169,10 +175,11 @@ def _export(model, config, path):
     return module, [t["name"] for t in outputs]
 
 
-def test_onnx_export_keeps_text_and_frames_dynamic(tmp_path):
+@pytest.mark.parametrize("extra", [{}, POSTNET], ids=["plain", "postnet"])
+def test_onnx_export_keeps_text_and_frames_dynamic(tmp_path, extra):
     ort = pytest.importorskip("onnxruntime")
-    m = _model()
-    config = FastSpeechExportConfig({"architecture": {"name": "fastspeech", "config": dict(TINY)}})
+    m = _model(**extra)
+    config = FastSpeechExportConfig({"architecture": {"name": "fastspeech", "config": {**TINY, **extra}}})
     assert config.onnx_exporters(m)[0] == ["legacy"] and list(config.graphs()) == ["model"]
     module, names = _export(m, config, tmp_path / "model.onnx")
     sess = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
@@ -248,3 +255,15 @@ def test_fastspeech_through_the_tts_task_and_synth(tmp_path, one_thread):
         np.testing.assert_allclose(x["mel"], y["mel"], atol=1e-4)
     r = CliRunner().invoke(app, ["synth", str(onnx.path), "--text", "a cat.", "-o", str(tmp_path / "a.wav")])
     assert r.exit_code == 0, r.output
+
+
+def test_postnet_is_a_residual_on_the_decoder_mel():
+    tokens, lengths, durations = _batch()
+    plain, post = _model(), _model(**POSTNET)
+    with torch.no_grad():
+        d0, m0, *_ = plain.synthesize(tokens, lengths, durations)
+        d1, m1, l1, *_ = post.synthesize(tokens, lengths, durations)
+        residual = post.postnet(d1, torch.arange(m1.shape[1])[None] < l1[:, None])
+    assert m0 is d0 and plain.postnet is None  # the bundled configs (no post-net) are unchanged
+    assert torch.allclose(m1, d1 + residual) and float(residual.abs().max()) > 0
+    assert float(m1[2, int(l1[2]):].abs().max()) == 0.0  # still zero past each sentence

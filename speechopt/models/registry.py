@@ -106,7 +106,8 @@ _REGISTRY: dict[str, Architecture] = {
             # the constructor's defaults (speechopt.models.tts.fastspeech.FastSpeech)
             {"vocab_size": 34, "n_mels": 80, "d_model": 128, "heads": 2, "ffn_dim": 384, "ffn_kernel": 3,
              "encoder_layers": 2, "decoder_layers": 2, "dropout": 0.1, "predictor_channels": 128,
-             "predictor_kernel": 3, "predictor_dropout": 0.1},
+             "predictor_kernel": 3, "predictor_dropout": 0.1, "postnet_layers": 0, "postnet_channels": 256,
+             "postnet_kernel": 5},
             "FastSpeech: FFT-block encoder, duration predictor (espeak durations), tensor-op length regulator, "
             "FFT-block decoder; one graph (model) with dynamic text and frame lengths",
             export="speechopt.models.tts.fastspeech_export:FastSpeechExportConfig",

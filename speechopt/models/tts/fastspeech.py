@@ -14,8 +14,11 @@ Architecture (defaults; every size is a constructor keyword, the registry builds
   token's frame interval [start, end), `arange(frames)` compared with them gives a 0/1 matrix
   (B, frames, text) and a matmul copies each token's vector to its frames (FastPitch's `regulate_len`);
   no Python loop over tokens or batch, so one ONNX graph keeps text and frame lengths dynamic;
-- decoder: `decoder_layers` 2 FFT blocks over frames (padding frames masked), Linear -> `n_mels` 80.
-  No postnet.
+- decoder: `decoder_layers` 2 FFT blocks over frames (padding frames masked), Linear -> `n_mels` 80;
+- post-net (`postnet_layers`, default 0 = none): Tacotron 2's residual conv stack, `postnet_layers` x
+  Conv1d(`postnet_channels` 256, kernel `postnet_kernel` 5) with tanh between (no batch norm, so padding
+  frames, zeroed before every conv, never enter a statistic), added to the decoder's mel. Like Tacotron 2,
+  both mels are trained with L1; the output is the post-net's.
 About 1.17 M parameters with the defaults.
 
 `forward(tokens, lengths, durations=None, duration_scale=None)`: with `durations` (B, T) int frames
@@ -114,6 +117,25 @@ class DurationPredictor(nn.Module):
         return self.proj(x * keep).squeeze(-1) * keep.squeeze(-1)
 
 
+class Postnet(nn.Module):
+    """`layers` x Conv1d (tanh between, none after the last) over (B, F, n_mels), masked: the residual that
+    sharpens the decoder's over-smoothed mel (Tacotron 2's post-net, without batch norm)."""
+
+    def __init__(self, n_mels: int, channels: int, kernel: int, layers: int):
+        super().__init__()
+        dims = [n_mels] + [channels] * (layers - 1) + [n_mels]
+        self.convs = nn.ModuleList(nn.Conv1d(a, b, kernel, padding=(kernel - 1) // 2) for a, b in zip(dims, dims[1:]))
+
+    def forward(self, mel: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        keep = mask.unsqueeze(1).to(mel.dtype)  # (B, 1, F)
+        x = mel.transpose(1, 2)
+        for i, conv in enumerate(self.convs):
+            x = conv(x * keep)
+            if i < len(self.convs) - 1:
+                x = torch.tanh(x)
+        return (x * keep).transpose(1, 2)
+
+
 class FastSpeech(nn.Module):
     # torch 2.13's dynamo exporter cannot express the data-dependent frame count of the regulator as a
     # dynamic output dimension without unbacked symbols; the legacy exporter keeps it (Range + MatMul).
@@ -124,7 +146,8 @@ class FastSpeech(nn.Module):
     def __init__(self, vocab_size: int = 34, n_mels: int = 80, d_model: int = 128, heads: int = 2,
                  ffn_dim: int = 384, ffn_kernel: int = 3, encoder_layers: int = 2, decoder_layers: int = 2,
                  dropout: float = 0.1, predictor_channels: int = 128, predictor_kernel: int = 3,
-                 predictor_dropout: float = 0.1):
+                 predictor_dropout: float = 0.1, postnet_layers: int = 0, postnet_channels: int = 256,
+                 postnet_kernel: int = 5):
         super().__init__()
         self.n_mels, self.d_model = int(n_mels), int(d_model)
         self.embedding = nn.Embedding(vocab_size, d_model, padding_idx=0)
@@ -134,6 +157,7 @@ class FastSpeech(nn.Module):
         self.decoder = nn.ModuleList(FFTBlock(d_model, heads, ffn_dim, ffn_kernel, dropout)
                                      for _ in range(decoder_layers))
         self.mel_linear = nn.Linear(d_model, n_mels)
+        self.postnet = Postnet(n_mels, postnet_channels, postnet_kernel, postnet_layers) if postnet_layers else None
 
     def encode(self, tokens: torch.Tensor, lengths: torch.Tensor):
         """-> encoder output (B, T, d), text mask (B, T)."""
@@ -165,6 +189,12 @@ class FastSpeech(nn.Module):
 
     def forward(self, tokens, lengths, durations=None, duration_scale=None):
         """See the module docstring. Returns (mel, mel_lengths, durations, log_durations)."""
+        _, mel, mel_lengths, durations, log_durations = self.synthesize(tokens, lengths, durations, duration_scale)
+        return mel, mel_lengths, durations, log_durations
+
+    def synthesize(self, tokens, lengths, durations=None, duration_scale=None):
+        """forward, also giving the decoder's mel before the post-net: (decoder mel, mel, mel_lengths,
+        durations, log_durations); without a post-net both mels are the same tensor."""
         enc, mask = self.encode(tokens, lengths)
         log_durations = self.duration_predictor(enc, mask)
         if durations is None:
@@ -172,7 +202,11 @@ class FastSpeech(nn.Module):
         else:
             durations = durations.to(torch.int64) * mask.to(torch.int64)
         frames, mel_lengths = length_regulate(enc, durations)
-        return self.decode(frames, mel_lengths), mel_lengths, durations, log_durations
+        decoded = self.decode(frames, mel_lengths)
+        mel = decoded
+        if self.postnet is not None:
+            mel = decoded + self.postnet(decoded, sequence_mask(mel_lengths, decoded))
+        return decoded, mel, mel_lengths, durations, log_durations
 
     @torch.no_grad()
     def infer(self, tokens, lengths, duration_scale=None, durations=None) -> dict:
@@ -206,10 +240,11 @@ class _Synthesis(nn.Module):
 
 
 def fastspeech_losses(model: FastSpeech, tokens, lengths, mels, mel_lengths, durations, duration_weight: float = 1.0):
-    """Teacher-forced losses: L1 on real mel frames + `duration_weight` x MSE of log(1 + frames) on real
-    tokens. `mels` (B, F, n_mels) with F >= the largest sum of `durations` (the data's frames: they are
-    equal). Returns (total, dict of floats)."""
-    mel, lens, _, log_d = model(tokens, lengths, durations)
+    """Teacher-forced losses: L1 on real mel frames (with a post-net, on its output and on the decoder's mel,
+    summed; `l1` is the output's) + `duration_weight` x MSE of log(1 + frames) on real tokens. `mels`
+    (B, F, n_mels) with F >= the largest sum of `durations` (the data's frames: they are equal). Returns
+    (total, dict of floats)."""
+    decoded, mel, lens, _, log_d = model.synthesize(tokens, lengths, durations)
     if not torch.equal(lens, mel_lengths.to(lens.dtype)):
         raise ValueError("durations do not sum to the mel lengths")
     target = mels[:, : mel.shape[1]]
@@ -218,8 +253,14 @@ def fastspeech_losses(model: FastSpeech, tokens, lengths, mels, mel_lengths, dur
     tmask = sequence_mask(lengths, tokens).to(mel.dtype)
     dur_loss = (((log_d - torch.log1p(durations.to(mel.dtype))) ** 2) * tmask).sum() / tmask.sum()
     loss = l1 + duration_weight * dur_loss
-    return loss, {"l1": l1.item(), "duration": dur_loss.item(), "loss": loss.item()}
+    parts = {"l1": l1.item(), "duration": dur_loss.item()}
+    if model.postnet is not None:
+        l1_decoder = ((decoded - target).abs() * fmask).sum() / (fmask.sum() * mel.shape[2])
+        loss = loss + l1_decoder
+        parts["l1_decoder"] = l1_decoder.item()
+    parts["loss"] = loss.item()
+    return loss, parts
 
 
-__all__ = ["FastSpeech", "FFTBlock", "DurationPredictor", "length_regulate", "sequence_mask", "sinusoid_positions",
+__all__ = ["FastSpeech", "FFTBlock", "Postnet", "DurationPredictor", "length_regulate", "sequence_mask", "sinusoid_positions",
            "fastspeech_losses"]
