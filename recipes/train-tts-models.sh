@@ -139,7 +139,8 @@ tacotron2-cycle2)
   # Session 7 (the session-6 machine again): zoo:tacotron2 (tacotron2-more's weights, 38.71%) trained on for
   # a second cycle, since its validation round trip was still falling when the learning rate decayed: a fresh
   # Adam and cosine (peak 5e-4) over 130 minutes, scheduled sampling 0.5, checkpoint by round-trip CER.
-  # Writes the artifact $RUNS/tacotron2-cycle2. As run: started 10:16 UTC beside fastspeech-postnet.
+  # Writes the artifact $RUNS/tacotron2-cycle2. As run: 10:13-12:24 UTC, beside fastspeech-postnet from 11:35;
+  # 20.87% round-trip WER (zoo:tacotron2 since).
   background "$RUNS/tacotron2-cycle2.log" $SO train tts --arch tacotron2 --init-from zoo:tacotron2 \
     --data "$DATA/train" --val-data "$DATA/val" -o "$RUNS/tacotron2-cycle2" --time-budget 130 --lr 5e-4 \
     --feedback 0.5 --select-on roundtrip --val-every 10 --threads 1
@@ -150,7 +151,8 @@ fastspeech-postnet)
   # post-net (5 convs, 256 channels, kernel 5, L1 on both mels), 3 encoder and 4 decoder FFT blocks, FFN 512
   # wide with kernel 5; 4,535,201 parameters (timed at 0.83 s a step against 0.30 s for zoo:fastspeech's
   # size at one thread on batch 32). Phonemes, Adam 1e-3 warm-up + cosine over 120 minutes.
-  # As run: started 10:31 UTC beside tacotron2-cycle2. Writes $RUNS/fastspeech-postnet.
+  # As run: started 11:35 UTC beside tacotron2-cycle2; still running when session 7 ended (resumable: add
+  # --resume). Writes $RUNS/fastspeech-postnet.
   background "$RUNS/fastspeech-postnet.log" $SO train tts --arch fastspeech --frontend phonemes \
     --data "$DATA/train" --val-data "$DATA/val" -o "$RUNS/fastspeech-postnet" --time-budget 120 --val-every 10 \
     --threads 1 --config postnet_layers=5 --config encoder_layers=3 --config decoder_layers=4 \
