@@ -249,18 +249,23 @@ def fastspeech_losses(model: FastSpeech, tokens, lengths, mels, mel_lengths, dur
         raise ValueError("durations do not sum to the mel lengths")
     target = mels[:, : mel.shape[1]]
     fmask = sequence_mask(lens, mel).unsqueeze(-1).to(mel.dtype)
-    l1 = ((mel - target).abs() * fmask).sum() / (fmask.sum() * mel.shape[2])
+
+    def masked_l1(x):
+        return ((x - target).abs() * fmask).sum() / (fmask.sum() * mel.shape[2])
+
+    l1 = masked_l1(mel)
     tmask = sequence_mask(lengths, tokens).to(mel.dtype)
     dur_loss = (((log_d - torch.log1p(durations.to(mel.dtype))) ** 2) * tmask).sum() / tmask.sum()
     loss = l1 + duration_weight * dur_loss
     parts = {"l1": l1.item(), "duration": dur_loss.item()}
     if model.postnet is not None:
-        l1_decoder = ((decoded - target).abs() * fmask).sum() / (fmask.sum() * mel.shape[2])
+        l1_decoder = masked_l1(decoded)
         loss = loss + l1_decoder
         parts["l1_decoder"] = l1_decoder.item()
     parts["loss"] = loss.item()
     return loss, parts
 
 
-__all__ = ["FastSpeech", "FFTBlock", "Postnet", "DurationPredictor", "length_regulate", "sequence_mask", "sinusoid_positions",
+__all__ = ["FastSpeech", "FFTBlock", "Postnet", "DurationPredictor", "length_regulate", "sequence_mask",
+           "sinusoid_positions",
            "fastspeech_losses"]
