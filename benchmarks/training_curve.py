@@ -31,11 +31,9 @@ def main(argv=None) -> None:
              "| minutes | step | val L1 (post-net) | round-trip WER | CER | gate fired | monotonic |",
              "|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        def pct(key):
-            return "-" if r.get(key) is None else f"{r[key]:.1%}"
-
-        lines.append(f"| {r['minutes']:.1f} | {r['step']} | {r.get('val_l1_post', r.get('val_l1', 0)):.3f} | "
-                     f"{pct('roundtrip_wer')} | {pct('roundtrip_cer')} | {pct('gate_fired')} | {pct('monotonic')} |")
+        shares = " | ".join("-" if r.get(k) is None else f"{r[k]:.1%}"
+                            for k in ("roundtrip_wer", "roundtrip_cer", "gate_fired", "monotonic"))
+        lines.append(f"| {r['minutes']:.1f} | {r['step']} | {r.get('val_l1_post', r.get('val_l1', 0)):.3f} | {shares} |")
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")

@@ -120,14 +120,13 @@ class VocoderBenchMixin:
                                              "roundtrip_wer", "drift", "sentences")}}
 
     def columns(self, compact=False):
-        from speechopt.tasks.tts.bench import cell, first_audio_cell
+        from speechopt.tasks.tts.bench import cell, first_audio_cell, percent_cell
 
         cols = [("MCD dB", lambda r: cell(r.get("mcd"), ".3f")),
-                ("RT WER", lambda r: cell(None if r.get("roundtrip_wer") is None else r["roundtrip_wer"] * 100, ".1f"))]
+                ("RT WER", lambda r: percent_cell(r, "roundtrip_wer", ".1f"))]
         if not compact:
             cols = [("1st audio ms", first_audio_cell(".0f"))] + cols + [
-                ("same samples", lambda r: cell(None if r.get("identical_samples") is None
-                                                else r["identical_samples"] * 100, ".0f") + "%"),
+                ("same samples", lambda r: percent_cell(r, "identical_samples", ".0f") + "%"),
                 ("SI-SDR dB", lambda r: cell(r.get("si_sdr_db"), ".1f"))]
         return cols
 

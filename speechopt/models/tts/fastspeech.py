@@ -267,5 +267,4 @@ def fastspeech_losses(model: FastSpeech, tokens, lengths, mels, mel_lengths, dur
 
 
 __all__ = ["FastSpeech", "FFTBlock", "Postnet", "DurationPredictor", "length_regulate", "sequence_mask",
-           "sinusoid_positions",
-           "fastspeech_losses"]
+           "sinusoid_positions", "fastspeech_losses"]

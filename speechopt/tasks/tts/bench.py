@@ -26,6 +26,11 @@ def cell(v, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
+def percent_cell(r: dict, key: str, spec: str) -> str:
+    """A share (0-1) in `r[key]` as a percentage cell, '-' when there is none."""
+    return cell(None if r.get(key) is None else r[key] * 100, spec)
+
+
 def first_audio_cell(spec: str):
     """The `1st audio ms` column's cell: a summary row holds the p50, a raw result the percentiles."""
     def render(r):
@@ -145,13 +150,11 @@ class TtsBenchMixin:
 
     def columns(self, compact=False):
         cols = [("MCD dB", lambda r: cell(r.get("mcd"), ".3f")), ("mel L1", lambda r: cell(r.get("mel_l1"), ".4f")),
-                ("RT WER", lambda r: cell(None if r.get("roundtrip_wer") is None else r["roundtrip_wer"] * 100, ".1f"))]
+                ("RT WER", lambda r: percent_cell(r, "roundtrip_wer", ".1f"))]
         if not compact:
             cols.insert(0, ("1st audio ms", first_audio_cell(".1f")))
-            cols += [("gate fired", lambda r: cell(None if r.get("gate_fired") is None else r["gate_fired"] * 100,
-                                                   ".0f") + "%"),
-                     ("same len", lambda r: cell(None if r.get("same_length") is None else r["same_length"] * 100,
-                                                 ".0f") + "%")]
+            cols += [("gate fired", lambda r: percent_cell(r, "gate_fired", ".0f") + "%"),
+                     ("same len", lambda r: percent_cell(r, "same_length", ".0f") + "%")]
         return cols
 
     def plot_axis(self):
