@@ -132,7 +132,7 @@ def prune_cmd(
 @command(app, "distill")
 def distill_cmd(
     teacher: str = typer.Argument(..., help="Teacher: a pytorch ASR artifact (or zoo:NAME)."),
-    student_arch: Optional[str] = typer.Option(None, help="Student architecture (cnn-ctc, lstm-ctc, crnn-ctc)."),
+    student_arch: Optional[str] = typer.Option(None, help="Student architecture (cnn-ctc, lstm-ctc, crnn-ctc, separable-ctc)."),
     student_config: Optional[list[str]] = kv_option("--student-config", "Student option k=v (repeatable)."),
     data: str = typer.Option(..., help="Training manifest."),
     val_data: str = typer.Option(..., help="Validation manifest (held out: the best checkpoint is picked on it)."),

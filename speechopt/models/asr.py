@@ -140,12 +140,24 @@ class SeparableCTC(nn.Module):
         self.head = nn.Conv1d(channels, vocab_size, 1)
         self.receptive_field_frames = 11 + 2 * (sum(repeats * (k - 1) for k in kernels) + 28)
 
+    planar = False  # True in `to_planar()`'s copy: tensors (N, C, 1, T), convs Conv2d with (1, k) kernels
+
     def forward(self, features, lengths):
         out_lengths = subsampled_lengths(lengths)
-        x = self.stem(features.transpose(1, 2))
-        mask = time_mask(out_lengths, x.shape[2]).unsqueeze(1).to(x.dtype)
+        x = features.transpose(1, 2)
+        x = self.stem(x.unsqueeze(2) if self.planar else x)
+        mask = time_mask(out_lengths, x.shape[-1]).to(x.dtype)
+        mask = mask[:, None, None, :] if self.planar else mask[:, None, :]
         x = x * mask
         for block in self.blocks:
             x = block(x, mask)
-        x = self.epilogue(x * mask) * mask
-        return self.head(x).transpose(1, 2).log_softmax(-1), out_lengths
+        x = self.head(self.epilogue(x * mask) * mask)
+        return (x.squeeze(2) if self.planar else x).transpose(1, 2).log_softmax(-1), out_lengths
+
+    def to_planar(self) -> "SeparableCTC":
+        """The same model on (N, C, 1, T) tensors: what the ONNX export traces (`speechopt.models.planar`)."""
+        from speechopt.models.planar import planar_copy
+
+        out = planar_copy(self)
+        out.planar = True
+        return out

@@ -1,4 +1,4 @@
-"""Export config of the CTC acoustic models (cnn-ctc, lstm-ctc, crnn-ctc, hf-wav2vec2-ctc): one graph.
+"""Export config of the CTC acoustic models (cnn-ctc, lstm-ctc, crnn-ctc, separable-ctc, hf-wav2vec2-ctc): one graph.
 
 features (batch, frames, F) float32 + lengths (batch,) int64 -> log_probs (batch, out_frames, V) +
 out_lengths (batch,). The shape tables count 10 ms frames; a waveform model's time axis is samples, so
@@ -80,6 +80,17 @@ class CtcExportConfig(ExportConfig):
             raise SpeechoptError(f"exported model gives shape {lp.shape} for {self.describe(graph, inputs)}, "
                                  f"the source gives {ref_lp.shape}: a dynamic axis was frozen")
         return max(float(np.abs(lp[i, :n] - ref_lp[i, :n]).max()) for i, n in enumerate(ref["out_lengths"]))
+
+
+class SeparableCtcExportConfig(CtcExportConfig):
+    """separable-ctc exports to ONNX in its planar form (`speechopt.models.planar`): ONNX Runtime then runs
+    its depthwise convs in blocked NCHWc kernels (1.9 ms against 3.1-3.5 ms for a 3-s utterance at one
+    thread, 128 channels). Other formats trace the model as trained."""
+
+    def export_form(self, graph, module, to):
+        if to != "onnx":
+            return module, None
+        return module.to_planar(), "traced in planar form: Conv2d (1, k) on (N, C, 1, T), same weights"
 
 
 def _frame_mask(lengths, frames: int):

@@ -39,6 +39,12 @@ class ExportConfig:
         return {"model": model}
 
     # -- how to export and check them ----------------------------------------------------------------
+    def export_form(self, graph: str, module, to: str):
+        """(module handed to the exporter for format `to`, a note for the manifest or None). By default the
+        module itself; a model may trace a numerically equivalent form that the target runtime runs faster.
+        Export checks always compare against the module as trained."""
+        return module, None
+
     def example_inputs(self, graph: str) -> tuple:
         """Torch tensors to trace/export `graph` with (no axis 1 or equal to another by accident)."""
         raise NotImplementedError

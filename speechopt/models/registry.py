@@ -69,6 +69,7 @@ _REGISTRY: dict[str, Architecture] = {
             {**_ASR_IO, "channels": 128, "blocks": 5, "repeats": 3, "kernels": [13, 17, 21, 25, 29], "dropout": 0.1},
             "convolution only, in QuartzNet's manner: stride-2 stem, depthwise-separable residual blocks "
             "(receptive field 6.7 s), CTC; parallel over time",
+            export="speechopt.models.asr_export:SeparableCtcExportConfig",
         ),
         Architecture(
             "hf-wav2vec2-ctc", "asr", "speechopt.models.hf_wav2vec2:HFWav2Vec2CTC",

@@ -124,24 +124,27 @@ def _export_graph(to, graph, module, config, path, candidate, mode, opset, expor
     names = ([t["name"] for t in inputs], [t["name"] for t in outputs])
     dynamic_axes = {k: {int(a): d for a, d in v.items()} for k, v in candidate.graph(graph)["dynamic_axes"].items()}
     example = config.example_inputs(graph)
+    traced, form_note = config.export_form(graph, module, to)
 
-    def check_dynamic() -> list[dict]:
+    def check_dynamic() -> list[dict]:  # against the module as trained, not the traced form
         return validation.check_dynamic_shapes(module, config, graph, candidate, atol, threads)
 
     if to == "torchscript":
-        info = exporters.torchscript(module, example, path, mode, arch)
+        info = exporters.torchscript(traced, example, path, mode, arch)
         info["dynamic_shape_check"] = check_dynamic()
     elif to == "onnx":
-        order, reason = ([exporter], "requested") if exporter != "auto" else config.onnx_exporters(module)
-        info = exporters.onnx(module, example, path, opset, order, reason, exporter, arch, names, dynamic_axes,
+        order, reason = ([exporter], "requested") if exporter != "auto" else config.onnx_exporters(traced)
+        info = exporters.onnx(traced, example, path, opset, order, reason, exporter, arch, names, dynamic_axes,
                               config.dynamic_shapes(graph, example), check_dynamic)
     else:
-        info = exporters.exported_program(module, example, path, arch, config.dynamic_shapes(graph, example))
+        info = exporters.exported_program(traced, example, path, arch, config.dynamic_shapes(graph, example))
         try:
             info["dynamic_shape_check"] = check_dynamic()
         except SpeechoptError as exc:
             raise SpeechoptError(f"torch.export cannot keep the batch and time axes dynamic for {arch} "
                                  f"({exc}); export with --to onnx instead") from None
+    if form_note:
+        info["export_form"] = form_note
     info["example_shapes"] = {n: list(t.shape) for n, t in zip(names[0], example)}
     if config.min_steps(graph) is not None:
         info["min_frames"] = config.min_steps(graph)  # the time axis' lower bound; TensorRT profiles respect it
