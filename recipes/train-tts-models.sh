@@ -159,10 +159,19 @@ fastspeech-postnet)
     --threads 1 --config postnet_layers=5 --config encoder_layers=3 --config decoder_layers=4 \
     --config ffn_dim=512 --config ffn_kernel=5
   ;;
+tacotron2-cycle3)
+  # Session 8 (an AMD EPYC with AVX-512 VNNI; the session-7 run folders were gone): a third warm restart from
+  # zoo:tacotron2 (cycle 2's 20.87%), the same recipe as cycle 2 over 120 minutes, since each restart so far
+  # has roughly halved the round-trip WER. Writes $RUNS/tacotron2-cycle3.
+  background "$RUNS/tacotron2-cycle3.log" $SO train tts --arch tacotron2 --init-from zoo:tacotron2 \
+    --data "$DATA/train" --val-data "$DATA/val" -o "$RUNS/tacotron2-cycle3" --time-budget 120 --lr 5e-4 \
+    --feedback 0.5 --select-on roundtrip --val-every 10 --threads 1
+  ;;
 *)
   echo "usage: $0 STAGE   (corpora, smoke, tacotron2, tacotron2-resume, fastspeech, fastspeech-phonemes,"
   echo "                   wavenet, wavenet-resume, tacotron, tacotron2-ss, tacotron2-more, tacotron2-more-resume,"
-  echo "                   fastspeech-more, tacotron2-cycle2, fastspeech-postnet)"
+  echo "                   fastspeech-more, tacotron2-cycle2, fastspeech-postnet,"
+  echo "                   tacotron2-cycle3)"
   exit 2
   ;;
 esac
