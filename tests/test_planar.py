@@ -71,3 +71,22 @@ def test_onnx_export_traces_the_planar_form_and_validates_against_the_trained_mo
     ts = export_model(tiny_models["separable-ctc"], "torchscript", tmp_path / "sep.ts", validation_data=tiny_corpus)
     assert "export_form" not in ts.manifest["export"]
     assert np.isfinite(ts.manifest["validation"]["max_abs_diff"])
+
+
+def test_layout_native_traces_the_model_as_trained_and_planar_is_refused_where_it_does_not_exist(
+        tiny_models, tiny_corpus, tmp_path):
+    import onnx
+
+    from speechopt.errors import SpeechoptError
+
+    out = export_model(tiny_models["separable-ctc"], "onnx", tmp_path / "native", validation_data=tiny_corpus,
+                       layout="native")
+    assert "export_form" not in out.manifest["export"] and out.manifest["lineage"]["settings"]["layout"] == "native"
+    graph = onnx.load(str(out.graph_path())).graph
+    weights = {t.name: t for t in graph.initializer}
+    assert all(len(weights[n.input[1]].dims) == 3 for n in graph.node if n.op_type == "Conv" and n.input[1] in weights)
+    with pytest.raises(SpeechoptError, match="no planar form"):
+        export_model(tiny_models["cnn-ctc"], "onnx", tmp_path / "cnn", validation_data=tiny_corpus, layout="planar")
+    with pytest.raises(SpeechoptError, match="unknown --layout"):
+        export_model(tiny_models["cnn-ctc"], "onnx", tmp_path / "cnn", validation_data=tiny_corpus, layout="flat")
+    assert not (tmp_path / "cnn").exists()

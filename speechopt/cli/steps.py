@@ -26,6 +26,9 @@ def export_cmd(
     max_validation_utts: int = typer.Option(32, help="Utterances (sentences) used for validation."),
     loop: str = typer.Option("step", help="Attention TTS models: step (the decoder step is a graph, the loop runs in "
                              "Python, every backend) or graph (Tacotron 2: the whole loop in one ONNX graph)."),
+    layout: str = typer.Option("auto", help="Conv ASR models with a planar form (separable-ctc): native (3-D "
+                               "tensors), planar ((N, C, 1, T): ONNX Runtime's NCHWc kernels) or auto (planar for "
+                               "onnx)."),
     atol: float = typer.Option(1e-3, help="Largest allowed |difference| against PyTorch (ASR: log-probs; TTS: each "
                                "graph on unseen shapes and the first decoder step; whole mels have fixed limits)."),
     threads: Optional[int] = threads_option(),
@@ -41,7 +44,7 @@ def export_cmd(
     art = export_model(resolve(artifact), to, out, mode=mode, opset=opset, exporter=exporter,
                        validation_data=resolve(validation_data) if validation_data else None,
                        max_validation_utts=max_validation_utts,
-                       atol=atol, threads=threads, loop=loop, overwrite=overwrite)
+                       atol=atol, threads=threads, loop=loop, layout=layout, overwrite=overwrite)
     v = art.manifest.get("validation", {})
     how = art.manifest.get("export", {}).get("exporter", art.format)
     typer.echo(f"wrote {out} ({art.format} via {how}): max |diff| {v.get('max_abs_diff', float('nan')):.2e} "

@@ -39,10 +39,13 @@ class ExportConfig:
         return {"model": model}
 
     # -- how to export and check them ----------------------------------------------------------------
-    def export_form(self, graph: str, module, to: str):
+    def export_form(self, graph: str, module, to: str, layout: str = "auto"):
         """(module handed to the exporter for format `to`, a note for the manifest or None). By default the
-        module itself; a model may trace a numerically equivalent form that the target runtime runs faster.
-        Export checks always compare against the module as trained."""
+        module itself; a model may trace a numerically equivalent form that the target runtime runs faster
+        (`layout` auto|native|planar). Export checks always compare against the module as trained."""
+        if layout == "planar":
+            raise SpeechoptError(f"{self.manifest.get('architecture', {}).get('name', 'this model')} has no planar "
+                                 "form; drop --layout")
         return module, None
 
     def example_inputs(self, graph: str) -> tuple:

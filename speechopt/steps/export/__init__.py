@@ -21,6 +21,7 @@ from speechopt.steps.export import exporters, validation
 SUFFIXES = {"torchscript": "ts", "onnx": "onnx", "exported-program": "pt2"}
 ONNX_EXPORTERS = ("auto", "dynamo", "legacy")
 TORCHSCRIPT_MODES = ("trace", "script")
+LAYOUTS = ("auto", "native", "planar")
 DEFAULT_ATOL = 1e-3  # fp32: exporters reorder float ops, diffs measured here are ~1e-6
 NOTE_TORCHSCRIPT = ("TorchScript (torch.jit.trace/script) is deprecated upstream in favour of torch.export; "
                     "prefer --to exported-program or --to onnx for new deployments")
@@ -34,20 +35,24 @@ NOTE_PT2_RNN = ("the LSTM/GRU layers run as a torch.export while_loop, one step 
 
 def export_model(source, to: str, out, *, mode: str = "trace", opset: int = 17, exporter: str = "auto",
                  validation_data=None, max_validation_utts: int = 32, atol: float = DEFAULT_ATOL,
-                 threads: int | None = None, loop: str = "step", overwrite: bool = False) -> Artifact:
+                 threads: int | None = None, loop: str = "step", layout: str = "auto",
+                 overwrite: bool = False) -> Artifact:
     """Export the pytorch artifact `source` (path, `zoo:NAME` or Artifact) to format `to` at `out`.
 
     `mode` (trace|script) applies to torchscript; `opset` and `exporter` (auto|dynamo|legacy) to onnx.
     `validation_data` is a manifest of real data (default: the task's bundled evaluation set); the first
     `max_validation_utts` items are used. `threads` sets torch's and onnxruntime's intra-op threads (default:
     torch's current setting). `loop` (attention TTS models): "step" exports the decoder step and the driver
-    loops over it; "graph" puts the loop in the graph (Tacotron 2, onnx only). Raises SpeechoptError,
+    loops over it; "graph" puts the loop in the graph (Tacotron 2, onnx only). `layout` (auto|native|planar)
+    picks the form traced for models that have a planar one (`ExportConfig.export_form`). Raises SpeechoptError,
     writing nothing, when export or validation fails.
     """
     if loop not in ("step", "graph"):
         raise SpeechoptError(f"unknown --loop {loop!r}; choose step or graph")
     if loop == "graph" and to != "onnx":
         raise SpeechoptError("--loop graph exports to onnx (an ONNX Loop); use --to onnx")
+    if layout not in LAYOUTS:
+        raise SpeechoptError(f"unknown --layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     if to not in SUFFIXES:
         raise SpeechoptError(f"cannot export to {to!r}; choose one of {', '.join(SUFFIXES)}")
     if to == "torchscript" and mode not in TORCHSCRIPT_MODES:
@@ -91,7 +96,7 @@ def export_model(source, to: str, out, *, mode: str = "trace", opset: int = 17, 
     manifest.update(format=to, graphs={g: graph_entry(files[g], *graphs[g]) for g in graphs},
                     versions=library_versions(*(("onnx", "onnxruntime", "onnxscript") if to == "onnx" else ())))
     settings = {"to": to, "atol": atol, "threads": runner_threads, "validation_data": str(data_path),
-                "max_validation_utts": max_validation_utts, "loop": loop}
+                "max_validation_utts": max_validation_utts, "loop": loop, "layout": layout}
     if to == "torchscript":
         settings["mode"] = mode
     if to == "onnx":
@@ -101,8 +106,9 @@ def export_model(source, to: str, out, *, mode: str = "trace", opset: int = 17, 
         candidate = Artifact(Path(tmp), {**manifest, "files": {f: {"sha256": "", "bytes": 0} for f in files.values()}})
         infos = {}
         for graph in graphs:
-            infos[graph] = _export_graph(to, graph, modules[graph], config, Path(tmp) / files[graph], candidate,
-                                         mode, opset, exporter, arch, atol, runner_threads)
+            form = config.export_form(graph, modules[graph], to, layout)
+            infos[graph] = _export_graph(to, graph, modules[graph], form, config, Path(tmp) / files[graph],
+                                         candidate, mode, opset, exporter, arch, atol, runner_threads)
         result = task.validate_export(artifact, candidate, data, atol, runner_threads)
         result["data"] = str(data_path)
         info = infos["model"] if list(infos) == ["model"] else {"graphs": infos}
@@ -118,13 +124,15 @@ def export_model(source, to: str, out, *, mode: str = "trace", opset: int = 17, 
                               overwrite=overwrite)
 
 
-def _export_graph(to, graph, module, config, path, candidate, mode, opset, exporter, arch, atol, threads) -> dict:
-    """Export one graph to `path` and check it on unseen shapes; returns its manifest record."""
+def _export_graph(to, graph, module, form, config, path, candidate, mode, opset, exporter, arch, atol,
+                  threads) -> dict:
+    """Export one graph to `path` from `form`, the (module traced, note) of `module`'s export form, and check it
+    on unseen shapes against `module`; returns its manifest record."""
     inputs, outputs = config.graphs()[graph]
     names = ([t["name"] for t in inputs], [t["name"] for t in outputs])
     dynamic_axes = {k: {int(a): d for a, d in v.items()} for k, v in candidate.graph(graph)["dynamic_axes"].items()}
     example = config.example_inputs(graph)
-    traced, form_note = config.export_form(graph, module, to)
+    traced, form_note = form
 
     def check_dynamic() -> list[dict]:  # against the module as trained, not the traced form
         return validation.check_dynamic_shapes(module, config, graph, candidate, atol, threads)
