@@ -24,7 +24,9 @@ from speechopt.bench.machine import cpu_label
 from speechopt.zoo import resolve
 
 VARIANTS = ["torchscript", "onnx", "onnx-int8-dynamic-default", "onnx-int8-dynamic", "onnx-int8-static",
-            "onnx-fp16", "torch-int8-dynamic", "pruned-unstructured", "pruned-structured"]
+            "onnx-int8-static-u8", "onnx-fp16", "torch-int8-dynamic", "pruned-unstructured", "pruned-structured",
+            # a model with a planar export form (separable-ctc): the same, traced in its native 1-D form
+            "onnx-native", "onnx-native-int8-static-u8"]
 
 
 def make_variants(model: Path, work: Path, wanted: list[str], data: str, calibration: str,
@@ -34,20 +36,29 @@ def make_variants(model: Path, work: Path, wanted: list[str], data: str, calibra
     from speechopt.steps.quantize import QuantizeSettings, quantize
 
     made: dict[str, Path] = {}
-    onnx = None
+    onnx: dict[str, object] = {}
 
-    def need_onnx():
-        nonlocal onnx
-        if onnx is None:
-            onnx = export_model(model, "onnx", work / f"{prefix}onnx", validation_data=data)
-        return onnx
+    def need_onnx(layout="auto"):
+        if layout not in onnx:
+            name = "onnx" if layout == "auto" else f"onnx-{layout}"
+            onnx[layout] = export_model(model, "onnx", work / f"{prefix}{name}", validation_data=data, layout=layout)
+        return onnx[layout]
 
+    # static int8 with uint8 activations and per-channel weights: ONNX Runtime's fast CPU form
+    static_u8 = dict(method="static", calibration_data=calibration, activation_type="quint8", per_channel=True)
     for name in wanted:
         t0 = time.time()
         if name == "torchscript":
             art = export_model(model, "torchscript", work / f"{prefix}{name}", validation_data=data)
         elif name == "onnx":
             art = need_onnx()
+        elif name == "onnx-native":
+            art = need_onnx("native")
+        elif name == "onnx-int8-static-u8":
+            art = quantize(need_onnx(), work / f"{prefix}{name}", QuantizeSettings(**static_u8), validation_data=data)
+        elif name == "onnx-native-int8-static-u8":
+            art = quantize(need_onnx("native"), work / f"{prefix}{name}", QuantizeSettings(**static_u8),
+                           validation_data=data)
         elif name == "onnx-int8-dynamic-default":  # the recipe a user copies: every op type, library defaults
             art = quantize(need_onnx(), work / f"{prefix}{name}", QuantizeSettings(method="dynamic", op_types=[
                 "Conv", "MatMul", "Gemm", "LSTM", "GRU", "Attention"]), validation_data=data)

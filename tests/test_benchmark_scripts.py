@@ -202,3 +202,19 @@ def test_training_curve_lists_every_validation(tmp_path, monkeypatch):
     runpy.run_path(str(BENCHMARKS / "training_curve.py"), run_name="__main__")
     text = out.with_suffix(".md").read_text()
     assert "| 1.0 | 10 | 0.500 | 90.0% | 40.0% |" in text and "| 2.0 | 20 | 0.400 | - | - |" in text
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_cpu_variants_compares_a_students_planar_and_native_forms(tmp_path, tiny_models, tiny_corpus, monkeypatch):
+    out = tmp_path / "student"
+    student = tiny_models["separable-ctc"]
+    monkeypatch.setattr(sys, "argv", ["cpu_variants.py", "--model", str(tiny_models["crnn-ctc"]), "--data",
+                                      str(tiny_corpus), "--variants", "", "--extra", str(student),
+                                      "--extra-variants", "onnx,onnx-native,onnx-native-int8-static-u8",
+                                      "--calibration-data", str(tiny_corpus), "--repeats", "1",
+                                      "--batch-sizes", "1", "--min-seconds", "0.1", "--out", str(out)])
+    runpy.run_path(str(BENCHMARKS / "cpu_variants.py"), run_name="__main__")
+    runs = json.loads(out.with_suffix(".json").read_text())["runs"]
+    by_name = {Path(r["artifact"]).name: r for r in runs[0]["results"]}
+    assert {f"{student.name}+{v}" for v in ("onnx", "onnx-native", "onnx-native-int8-static-u8")} <= set(by_name)
+    assert all(by_name[f"{student.name}+{v}"]["latency_ms"]["p50"] > 0 for v in ("onnx", "onnx-native"))

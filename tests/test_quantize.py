@@ -38,6 +38,14 @@ def test_static_qdq_and_fp16(crnn_onnx, tiny_corpus, tmp_path):
                  validation_data=str(tiny_corpus))
     assert {"QuantizeLinear", "DequantizeLinear"} <= _ops(q)
     assert q.manifest["quantization"]["calibration_utterances"] == 12
+    u8 = quantize(crnn_onnx, tmp_path / "u8", QuantizeSettings(method="static", calibration_data=str(tiny_corpus),
+                                                               activation_type="quint8", per_channel=True),
+                  validation_data=str(tiny_corpus))
+    assert u8.manifest["quantization"]["activation_type"] == "quint8" and not u8.manifest["quantization"]["symmetric"]
+    import onnx
+
+    zero_points = {i.name: i for i in onnx.load(str(u8.graph_path())).graph.initializer if "zero_point" in i.name}
+    assert any(z.data_type == onnx.TensorProto.UINT8 for z in zero_points.values())  # uint8 activations
     h = quantize(crnn_onnx, tmp_path / "h", QuantizeSettings(method="fp16"), validation_data=str(tiny_corpus))
     import onnx
 
@@ -57,6 +65,10 @@ def test_pytorch_dynamic_gives_torchscript(tiny_models, tiny_corpus, tmp_path):
 def test_bad_requests(crnn_onnx, tiny_models, tiny_corpus, tmp_path):
     with pytest.raises(SpeechoptError, match="needs --calibration-data"):
         quantize(crnn_onnx, tmp_path / "a", QuantizeSettings(method="static"), validation_data=str(tiny_corpus))
+    with pytest.raises(SpeechoptError, match="unknown activation type"):
+        quantize(crnn_onnx, tmp_path / "e", QuantizeSettings(method="static", activation_type="int4"))
+    with pytest.raises(SpeechoptError, match="is for --method static"):
+        quantize(crnn_onnx, tmp_path / "f", QuantizeSettings(method="dynamic", activation_type="quint8"))
     with pytest.raises(SpeechoptError, match="unknown quantization method"):
         quantize(crnn_onnx, tmp_path / "b", QuantizeSettings(method="int4"))
     with pytest.raises(SpeechoptError, match="works on onnx artifacts"):

@@ -63,6 +63,8 @@ def quantize_cmd(
     method: str = typer.Option("dynamic", help="dynamic (int8 weights), static (int8 QDQ, calibrated) or fp16."),
     weight_type: str = typer.Option("qint8", help="dynamic: qint8 or quint8."),
     per_channel: bool = typer.Option(False, help="Per-channel weight scales."),
+    activation_type: str = typer.Option("qint8", help="static: qint8 (symmetric, TensorRT's contract) or quint8 "
+                                        "(asymmetric; ONNX Runtime's fast u8s8 CPU kernels)."),
     op_types: Optional[list[str]] = typer.Option(None, "--op-type", metavar="<op>",
                                                  help="Op types to quantize (repeatable; default by method)."),
     calibration_data: Optional[str] = typer.Option(None, help="static: manifest of real utterances to calibrate on."),
@@ -85,6 +87,7 @@ def quantize_cmd(
     from speechopt.zoo import resolve
 
     settings = QuantizeSettings(method=method, weight_type=weight_type, per_channel=per_channel,
+                                activation_type=activation_type,
                                 op_types=op_types or [], calibration_data=str(resolve(calibration_data)) if calibration_data else None,
                                 calibration_size=calibration_size, calibrate_method=calibrate_method,
                                 fp16_ops=fp16_ops or [], graphs=graph or [])
