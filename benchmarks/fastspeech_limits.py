@@ -6,6 +6,8 @@ On the bundled evaluation sentences, the same ASR (zoo:crnn-ctc) and the same Gr
 hear three things: the model's mels with its own predicted durations (what `synth` does), its mels with
 espeak-ng's true durations (the duration predictor taken out), and the true mels of espeak's audio (the
 model taken out). The gaps say where the round-trip WER goes. Also the mel L1 and MCD to the true mel.
+With --bands (mel bin ranges, `0:20,20:40`), the true-duration mels again with one band of bins replaced
+by the true mel's: which part of the spectrum carries the error the ASR hears.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ def main(argv=None) -> None:
     import torch
 
     from speechopt.artifact import load_artifact
+    from speechopt.audio.features import _hz_to_mel, _mel_to_hz
     from speechopt.bench.machine import cpu_label, machine_description
     from speechopt.models.pytorch import load_pytorch_model
     from speechopt.models.tts.artifact import mel_config_of, tokenizer_of
@@ -34,23 +37,34 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="zoo:fastspeech")
     p.add_argument("--data", default="zoo:tts-eval")
+    p.add_argument("--bands", default="", help="mel bin ranges lo:hi, comma-separated, each swapped in alone")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
+    bands = [tuple(int(x) for x in b.split(":")) for b in args.bands.split(",") if b]
     torch.set_num_threads(1)
     art = load_artifact(resolve(args.model))
     model = load_pytorch_model(art).eval()
     cfg = mel_config_of(art)
     ds = FastSpeechDataset(resolve(args.data), cfg, tokenizer_of(art), None, lambda m: None, "evaluation")
-    audio = {"predicted durations": [], "true durations": [], "true mel": []}
-    dist = {"predicted durations": [], "true durations": []}
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(cfg.f_min), _hz_to_mel(cfg.f_max), cfg.n_mels + 2))
+    # a filter's centre is edges[bin + 1]
+    band_names = [f"true durations, bins {lo}-{hi - 1} (centres {edges[lo + 1]:.0f}-{edges[hi]:.0f} Hz) true"
+                  for lo, hi in bands]
+    audio = {"predicted durations": [], "true durations": [], **{b: [] for b in band_names}, "true mel": []}
+    dist = {"predicted durations": [], "true durations": [], **{b: [] for b in band_names}}
     for i in range(len(ds)):
         tokens, tl, mels, fl, *_ = ds.batch([i])
         true = mels[0, : int(fl[0])].numpy()
         with torch.no_grad():
             runs = {"predicted durations": model.infer(tokens, tl),
                     "true durations": model.infer(tokens, tl, durations=ds.durations[i][None])}
-        for key, r in runs.items():
-            mel = r["mel"][0, : int(r["mel_lengths"][0])].numpy()
+        outs = {key: r["mel"][0, : int(r["mel_lengths"][0])].numpy() for key, r in runs.items()}
+        for name, (lo, hi) in zip(band_names, bands):  # true durations: the frames align with the true mel
+            n = min(len(true), len(outs["true durations"]))
+            swapped = outs["true durations"][:n].copy()
+            swapped[:, lo:hi] = true[:n, lo:hi]
+            outs[name] = swapped
+        for key, mel in outs.items():
             audio[key].append(griffin_lim(mel, cfg, threads=1) if len(mel) >= 2 else np.zeros(0, np.float32))
             dist[key].append((mel_l1(true, mel), mcd(true, mel, cfg)["mcd_db"]))
         audio["true mel"].append(griffin_lim(true, cfg, threads=1))

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Optimum's ORTQuantizer presets as peers of speechopt's int8 (issue 14), then every variant side by side:
 #   benchmarks/optimum_peers.sh [MODEL] [OUT]     (defaults: zoo:crnn-ctc, benchmarks/results/crnn-ctc-peers)
+# EXTRA (default zoo:crnn-ctc-pruned25): more artifacts measured beside them, each also made into
+# EXTRA_VARIANTS (default onnx-int8-dynamic); static variants calibrate on CALIBRATION (default: the eval set).
 # Optimum gets a venv of its own ($OPTIMUM_VENV, default .venv-optimum): optimum-onnx pins transformers<4.58.
 # torch is installed first and explicitly (CPU build), as in the Makefile.
 set -euo pipefail
@@ -19,5 +21,6 @@ fi
 .venv/bin/python benchmarks/optimum_peers.py adopt --source "$WORK/onnx" --work "$WORK/optimum" \
   --out-prefix "$WORK/optimum"
 .venv/bin/python benchmarks/cpu_variants.py --model "$MODEL" --variants onnx,onnx-int8-dynamic-default,onnx-int8-dynamic \
-  --extra "$WORK/optimum-avx2" "$WORK/optimum-avx512_vnni" zoo:crnn-ctc-pruned25 \
+  --extra "$WORK/optimum-avx2" "$WORK/optimum-avx512_vnni" ${EXTRA:-zoo:crnn-ctc-pruned25} \
+  --extra-variants "${EXTRA_VARIANTS:-onnx-int8-dynamic}" ${CALIBRATION:+--calibration-data "$CALIBRATION"} \
   --threads 1,2 --repeats "${REPEATS:-2}" --out "$OUT"

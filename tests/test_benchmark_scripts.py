@@ -183,11 +183,13 @@ def test_fastspeech_limits_separates_durations_from_mels(tmp_path, monkeypatch):
     art = save_pytorch_artifact(tmp_path / "fs", model, "fastspeech", config, tts_fields(tok, MelConfig()))
     out = tmp_path / "limits"
     monkeypatch.setattr(sys, "argv", ["fastspeech_limits.py", "--model", str(art.path), "--data", str(corpus),
-                                      "--out", str(out)])
+                                      "--bands", "0:80", "--out", str(out)])
     runpy.run_path(str(BENCHMARKS / "fastspeech_limits.py"), run_name="__main__")
     rows = json.loads(out.with_suffix(".json").read_text())["rows"]
-    assert [r["what"] for r in rows] == ["predicted durations", "true durations", "true mel"]
-    assert rows[2]["mcd_db"] == 0.0 and rows[1]["mcd_db"] > 0
+    assert [r["what"] for r in rows][:2] == ["predicted durations", "true durations"]
+    assert rows[2]["what"].startswith("true durations, bins 0-79") and rows[3]["what"] == "true mel"
+    assert rows[3]["mcd_db"] == 0.0 and rows[1]["mcd_db"] > 0
+    assert rows[2]["mcd_db"] < 1e-6  # every bin swapped in: the true mel, over the aligned frames
 
 
 def test_training_curve_lists_every_validation(tmp_path, monkeypatch):
