@@ -162,7 +162,9 @@ fastspeech-postnet)
 tacotron2-cycle3)
   # Session 8 (an AMD EPYC with AVX-512 VNNI; the session-7 run folders were gone): a third warm restart from
   # zoo:tacotron2 (cycle 2's 20.87%), the same recipe as cycle 2 over 120 minutes, since each restart so far
-  # has roughly halved the round-trip WER. Writes $RUNS/tacotron2-cycle3.
+  # has roughly halved the round-trip WER. Writes $RUNS/tacotron2-cycle3. As run: 14:54-16:56 UTC beside the
+  # separable-ctc student (recipes/train-reference-models.sh stage 5); 18.45% round-trip WER, where the
+  # cycle-2 weights give 21.24% on this CPU (zoo:tacotron2 since).
   background "$RUNS/tacotron2-cycle3.log" $SO train tts --arch tacotron2 --init-from zoo:tacotron2 \
     --data "$DATA/train" --val-data "$DATA/val" -o "$RUNS/tacotron2-cycle3" --time-budget 120 --lr 5e-4 \
     --feedback 0.5 --select-on roundtrip --val-every 10 --threads 1
