@@ -24,7 +24,7 @@ def main(argv=None) -> None:
     import torch
 
     from speechopt.artifact import load_artifact
-    from speechopt.audio.features import _hz_to_mel, _mel_to_hz
+    from speechopt.audio.features import mel_band_edges
     from speechopt.bench.machine import cpu_label, machine_description
     from speechopt.models.pytorch import load_pytorch_model
     from speechopt.models.tts.artifact import mel_config_of, tokenizer_of
@@ -46,8 +46,7 @@ def main(argv=None) -> None:
     model = load_pytorch_model(art).eval()
     cfg = mel_config_of(art)
     ds = FastSpeechDataset(resolve(args.data), cfg, tokenizer_of(art), None, lambda m: None, "evaluation")
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(cfg.f_min), _hz_to_mel(cfg.f_max), cfg.n_mels + 2))
-    # a filter's centre is edges[bin + 1]
+    edges = mel_band_edges(cfg.n_mels, cfg.f_min, cfg.f_max)  # a filter's centre is edges[bin + 1]
     band_names = [f"true durations, bins {lo}-{hi - 1} (centres {edges[lo + 1]:.0f}-{edges[hi]:.0f} Hz) true"
                   for lo, hi in bands]
     audio = {"predicted durations": [], "true durations": [], **{b: [] for b in band_names}, "true mel": []}
@@ -59,8 +58,8 @@ def main(argv=None) -> None:
             runs = {"predicted durations": model.infer(tokens, tl),
                     "true durations": model.infer(tokens, tl, durations=ds.durations[i][None])}
         outs = {key: r["mel"][0, : int(r["mel_lengths"][0])].numpy() for key, r in runs.items()}
-        for name, (lo, hi) in zip(band_names, bands):  # true durations: the frames align with the true mel
-            n = min(len(true), len(outs["true durations"]))
+        n = min(len(true), len(outs["true durations"]))  # true durations: the frames align with the true mel
+        for name, (lo, hi) in zip(band_names, bands):
             swapped = outs["true durations"][:n].copy()
             swapped[:, lo:hi] = true[:n, lo:hi]
             outs[name] = swapped

@@ -54,10 +54,16 @@ def _mel_to_hz(m):
     return 700.0 * (10.0 ** (np.asarray(m) / 2595.0) - 1.0)
 
 
+def mel_band_edges(n_mels: int, f_min: float, f_max: float) -> np.ndarray:
+    """The n_mels + 2 HTK-mel-spaced frequencies (Hz) of the filterbank: filter i spans edges[i]..edges[i + 2]
+    and peaks at edges[i + 1]."""
+    return _mel_to_hz(np.linspace(_hz_to_mel(f_min), _hz_to_mel(f_max), n_mels + 2))
+
+
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float) -> np.ndarray:
     """HTK-style triangular filters, shape (n_fft // 2 + 1, n_mels)."""
     freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(f_min), _hz_to_mel(f_max), n_mels + 2))
+    edges = mel_band_edges(n_mels, f_min, f_max)
     lower, center, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     up = (freqs[None, :] - lower) / (center - lower)
     down = (upper - freqs[None, :]) / (upper - center)

@@ -90,7 +90,8 @@ def _quantize_onnx(src: Path, dst: Path, s: QuantizeSettings, calibration: list[
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    weight_type = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}.get(s.weight_type)
+    types = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}
+    weight_type = types.get(s.weight_type)
     if weight_type is None:
         raise SpeechoptError(f"unknown weight type {s.weight_type!r} (qint8 or quint8)")
     with tempfile.TemporaryDirectory(prefix="speechopt-quant-") as tmp:
@@ -113,8 +114,8 @@ def _quantize_onnx(src: Path, dst: Path, s: QuantizeSettings, calibration: list[
             raise SpeechoptError(f"unknown calibration method {s.calibrate_method!r}")
         # Default: symmetric int8 activations and weights in QDQ form, TensorRT's explicit-quantization
         # contract. quint8: asymmetric uint8 activations (int8 weights), what ONNX Runtime's CPU kernels run
-        # fastest (u8s8); measured on the separable conv student below.
-        activation = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}[s.activation_type]
+        # fastest (u8s8; benchmarks/results/separable-ctc-peers.md).
+        activation = types[s.activation_type]
         symmetric = s.activation_type == "qint8"
         quantize_static(str(pre), str(dst), _Calibration(calibration), quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=ops, per_channel=s.per_channel, activation_type=activation,
