@@ -77,8 +77,6 @@ def _quote(text: str) -> str:
 def synthesize_many(items, sample_rate: int = 16000) -> list[np.ndarray]:
     """Speak each (text, FestivalVoice) of `items` in one Festival process (starting one an utterance costs
     more than most utterances do); float32 mono at `sample_rate`, in order. The same as `text2wave` gives."""
-    from speechopt.audio.io import load_audio
-
     require_festival()
     exe = shutil.which("festival")
     with tempfile.TemporaryDirectory(prefix="speechopt-festival-") as tmp:
@@ -100,7 +98,18 @@ def synthesize_many(items, sample_rate: int = 16000) -> list[np.ndarray]:
                 raise SpeechoptError(f"Festival lacks a voice of this corpus ({err.strip().splitlines()[-1]}): {INSTALL}")
             last = (err.strip().splitlines() or ["no output"])[-1]
             raise SpeechoptError(f"Festival failed ({len(missing)} of {len(paths)} utterances not written): {last}")
-        return [load_audio(p, sample_rate) for p in paths]
+        return [_read_mono(p, sample_rate) for p in paths]
+
+
+def _read_mono(path: Path, sample_rate: int) -> np.ndarray:
+    # Not load_audio: it logs each resampled file, and the HMM voice's 32 kHz (documented above) would
+    # put one log line per utterance into a corpus run.
+    import soundfile as sf
+
+    from speechopt.audio.io import resample
+
+    audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    return resample(audio.mean(axis=1), sr, sample_rate)
 
 
 def synthesize(text: str, voice: FestivalVoice, sample_rate: int = 16000) -> np.ndarray:

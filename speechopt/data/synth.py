@@ -10,18 +10,22 @@ never uses, so a WER on it measures generalization to unseen voices, not memoriz
 
 from __future__ import annotations
 
+import logging
 import random
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from speechopt.audio.io import resample, write_audio
-from speechopt.data.espeak import Espeak, Voice
+from speechopt.data.espeak import Voice
+from speechopt.data.espeak_worker import EspeakCrashed, IsolatedEspeak
 from speechopt.data.manifest import Utterance, write_manifest
 from speechopt.errors import SpeechoptError
 from speechopt.io import atomic_dir
+
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 BASE_VOICES = ["en-us", "en", "en-us-nyc", "en-029", "en-gb-scotland", "en-gb-x-rp"]
@@ -82,6 +86,23 @@ def draw_festival_voice(rng: random.Random, split: str):
                          f0_mean=rng.randint(80, 150), f0_std=rng.randint(8, 25))
 
 
+def speak_espeak(tts: IsolatedEspeak, text: str, voice: Voice, seed: int) -> tuple[np.ndarray, Voice]:
+    """Speak `text`; where espeak-ng crashes on it (`speechopt.data.espeak_worker`), speak it again at the
+    default pitch range, then with the variant's base voice. Returns the audio and the voice that spoke it."""
+    fallbacks = (replace(voice, pitch_range=50), replace(voice, name=voice.name.split("+")[0], pitch_range=50))
+    crash = None
+    for attempt in (voice,) + fallbacks:
+        try:
+            audio = tts.synthesize(text, attempt, seed=seed)
+        except EspeakCrashed as exc:
+            crash = exc
+            continue
+        if crash is not None:
+            log.warning("%s: spoken instead by %s at pitch range %d", crash, attempt.name, attempt.pitch_range)
+        return audio, attempt
+    raise SpeechoptError(f"espeak-ng crashed on {text!r} in voice {voice.name} and in its fallbacks")
+
+
 def synth_corpus(out: str | Path, settings: SynthSettings, overwrite: bool = False, progress=None) -> Path:
     """Write `settings.num` utterances under `out` (audio/ and manifest.jsonl); returns the manifest path."""
     if settings.split not in SPLITS:
@@ -115,7 +136,7 @@ def synth_corpus(out: str | Path, settings: SynthSettings, overwrite: bool = Fal
     with atomic_dir(out, overwrite=overwrite) as tmp:
         utterances = {}
 
-        def write(i, text, voice, audio, gain, pads):
+        def write(i, text, voice, audio, gain, pads, note=()):
             peak = float(np.abs(audio).max()) or 1.0
             audio = np.concatenate([np.zeros(pads[0], np.float32), audio * (gain / peak), np.zeros(pads[1], np.float32)])
             rel = Path("audio") / f"{settings.split}-{i:06d}.{settings.audio_format}"
@@ -125,17 +146,17 @@ def synth_corpus(out: str | Path, settings: SynthSettings, overwrite: bool = Fal
             else:
                 extra = (("voice", voice.label), ("stretch", voice.stretch), ("pitch", voice.f0_mean),
                          ("synth", "festival"))
-            utterances[i] = Utterance(tmp / rel, len(audio) / SAMPLE_RATE, text, extra)
+            utterances[i] = Utterance(tmp / rel, len(audio) / SAMPLE_RATE, text, extra + note)
             if progress is not None:
                 progress(1)
 
         espeak = [p for p in plan if not p[3]]
         if espeak:
-            tts = Espeak.shared()
-            for i, text, voice, _, gain, pads in espeak:
-                audio = resample(tts.synthesize(text, voice, seed=settings.seed * 1_000_003 + i), tts.sample_rate,
-                                 SAMPLE_RATE)
-                write(i, text, voice, audio, gain, pads)
+            with IsolatedEspeak() as tts:
+                for i, text, voice, _, gain, pads in espeak:
+                    audio, spoken = speak_espeak(tts, text, voice, seed=settings.seed * 1_000_003 + i)
+                    crash = () if spoken == voice else (("espeak_crashed_on", asdict(voice)),)
+                    write(i, text, spoken, resample(audio, tts.sample_rate, SAMPLE_RATE), gain, pads, crash)
         festival = [p for p in plan if p[3]]
         if festival:
             from speechopt.data.festival import synthesize_many
