@@ -23,13 +23,16 @@ def zoo_list(as_json: bool = typer.Option(False, "--json", help="Machine-readabl
         typer.echo(json.dumps(entries, indent=2))
         return
     width = max((len(e["name"]) for e in entries), default=0)
+    models = [e for e in entries if e["kind"] == "model"]
+    task_w = max((len(e["task"]) for e in models), default=0)
+    arch_w = max((len(e["architecture"]) for e in models), default=0)
     for e in entries:
         if e["kind"] == "model":
             m = e["metrics"]
             figure = (f"eval WER {m['eval_wer']:.2%}" if m.get("eval_wer") is not None else
                       f"round-trip WER {m['roundtrip_wer']:.2%}" if m.get("roundtrip_wer") is not None else
                       f"copy-synthesis WER {m['copy_wer']:.2%}" if m.get("copy_wer") is not None else "")
-            typer.echo(f"zoo:{e['name']:<{width}} {e['task']} {e['architecture']:<10} {e['size_bytes'] / 1e6:5.1f} MB  {figure}")
+            typer.echo(f"zoo:{e['name']:<{width}} {e['task']:<{task_w}} {e['architecture']:<{arch_w}} {e['size_bytes'] / 1e6:5.1f} MB  {figure}")
         else:
             typer.echo(f"zoo:{e['name']:<{width}} dataset {e['utterances']} utterances, {e['hours']:.2f} h  {e['path']}")
 
