@@ -20,6 +20,8 @@ step's `with:` options are the fields of its settings dataclass. `speechopt run 
 the whole recipe before running anything (a typo fails in a second, not after an hour of steps), writes
 each step's artifact to OUT/<id>, then benches and writes OUT/report.{json,md,html}. A broken budget
 exits 3, like `speechopt bench`. `budgets: {max_wer_drift: 0.5}` (the old form) means `max_drift: {wer: 0.5}`.
+`also_data: [zoo:eval-hard]` measures quality on further sets too (`bench --also-data`), budgeted as
+`max_drift: {wer@eval-hard: 1.0}`.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 from speechopt.errors import SpeechoptError
 
 BENCH_KEYS = {"artifacts", "backends", "batch_sizes", "threads", "min_seconds", "min_iters", "max_utterances",
-              "budgets", "reference"}
+              "budgets", "reference", "also_data"}
 BUDGET_KEYS = {"max_drift", "max_wer_drift", "max_latency_ms", "min_speedup"}
 
 
@@ -127,6 +129,19 @@ def _load_bench(path: Path, bench, known_ids: set[str]):
         parsed = Budgets.from_options(**budgets)
     except SpeechoptError as exc:
         _fail(path, "bench.budgets", str(exc))
+    also = bench.get("also_data") or []
+    if not isinstance(also, list) or not all(isinstance(d, str) for d in also):
+        _fail(path, "bench.also_data", f"must be a list of data sets (zoo:eval-hard, a manifest), got {also!r}")
+    from speechopt.bench.harness import quality_set
+
+    try:
+        labels = [quality_set(d)[0] for d in also]
+    except SpeechoptError as exc:
+        _fail(path, "bench.also_data", str(exc))
+    for name in parsed.max_drift:  # the metric names are the task's to check, the set names are known now
+        where = name.partition("@")[2]
+        if where and where not in labels:
+            _fail(path, "bench.budgets", f"{name}: no quality set named {where!r} in also_data")
     return parsed if parsed.any() else None
 
 
@@ -191,14 +206,15 @@ def run_recipe(recipe: Recipe, out: str | Path, log=print) -> dict:
     result: dict = {k: str(v) for k, v in paths.items()}
     result["report"] = None
     if recipe.bench is not None:
-        from speechopt.bench.harness import BenchSettings, bench
+        from speechopt.bench.harness import BenchSettings, bench, quality_set
 
         b = recipe.bench
         names = b.get("artifacts") or list(paths)
         settings = BenchSettings(data=data, backends=list(b.get("backends", ["cpu"])),
                                  batch_sizes=list(b.get("batch_sizes", [1, 16])), threads=b.get("threads"),
                                  min_seconds=float(b.get("min_seconds", 3.0)), min_iters=int(b.get("min_iters", 100)),
-                                 max_utterances=b.get("max_utterances"))
+                                 max_utterances=b.get("max_utterances"),
+                                 also_data=[quality_set(d) for d in b.get("also_data") or []])
         reference = str(paths[b.get("reference", "model")])
         # rows and breach lines are named by recipe id, not by folder
         result["report"] = bench([str(paths[n]) for n in names], reference, settings, budgets=recipe.budgets, log=log,

@@ -140,3 +140,28 @@ def test_max_drift_by_metric_name(variants, tiny_corpus, tmp_path):
         r = run(*base, "--max-drift", bad)
         assert r.exit_code == 2 and "Invalid value for '--max-drift'" in r.stderr, r.output
     assert "disagree" in one_error(run(*base, "--max-drift", "wer=1", "--max-wer-drift", "2"))
+
+
+def test_quality_on_a_further_set_is_measured_and_budgeted(variants, tiny_corpus, tmp_path):
+    # the same utterances under another folder name: a second set whose drift is keyed wer@hard
+    hard = tmp_path / "hard"
+    hard.mkdir()
+    lines = [json.loads(x) for x in tiny_corpus.read_text().splitlines()]
+    (hard / "manifest.jsonl").write_text("".join(
+        json.dumps({**x, "audio_filepath": str(tiny_corpus.parent / x["audio_filepath"])}) + "\n" for x in lines))
+    base = ["bench", variants["pytorch"], variants["onnx"], "--data", tiny_corpus, *FAST, "--also-data", hard]
+    r = run(*base, "--json", tmp_path / "r.json", "--markdown", tmp_path / "r.md", "--max-drift", "wer@hard=0.5")
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    onnx = next(row for row in report["rows"] if row["format"] == "onnx")
+    assert onnx["also"]["hard"]["wer"] == onnx["wer"]  # the same audio through the same path
+    assert onnx["drift"]["wer@hard"] == 0.0 and onnx["also"]["hard"]["identical_transcripts"] == 1.0
+    assert "WER@hard" in (tmp_path / "r.md").read_text() and "drift@hard" in (tmp_path / "r.md").read_text()
+    assert not any("outputs_file" in sub for res in report["results"] for sub in res["also"].values())
+
+    broken = run(*base, "--max-drift", "wer@hard=-1")
+    assert broken.exit_code == 3
+    assert [x for x in broken.stderr.splitlines() if x.startswith("budget broken")] == [
+        f"budget broken: {onnx['name']} on cpu: WER@hard drift +0.00 points > budget -1"]
+    unknown = run(*base, "--max-drift", "wer@eval-hard=1")
+    assert unknown.exit_code == 1 and "no quality set named 'eval-hard' (--also-data gives hard)" in unknown.stderr

@@ -69,6 +69,15 @@ def test_budgets_are_keyed_by_metric():
             Budgets.from_options(max_drift=[bad])
     with pytest.raises(SpeechoptError, match="disagree"):
         Budgets.from_options(max_drift=["wer=1"], max_wer_drift=0.5)
+    # a further quality set: METRIC@SET, known only when the bench measures that set
+    on_set = Budgets.from_options(max_drift=["wer@eval-hard=1.0"])
+    on_set.check_metrics(METRICS, sets=["eval-hard"])
+    with pytest.raises(SpeechoptError, match="no quality set named 'eval-hard'"):
+        on_set.check_metrics(METRICS)
+    with pytest.raises(SpeechoptError, match="no metric named 'mcd'"):
+        Budgets.from_options(max_drift=["mcd@eval-hard=1"]).check_metrics(METRICS, sets=["eval-hard"])
+    hard = [_row("ref", reference=True), {**_row("int8"), "drift": {"wer": 0.0, "wer@eval-hard": 1.5}}]
+    assert check_budgets(hard, on_set, METRICS) == ["int8 on cpu: WER@eval-hard drift +1.50 points > budget 1"]
 
 
 def test_reports_render():

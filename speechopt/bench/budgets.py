@@ -1,7 +1,8 @@
 """CI budgets keyed by metric: a breach is one line saying which variant broke which limit, by how much.
 
 `--max-drift wer=0.5` bounds a task metric's drift against the reference (in the metric's own unit: WER
-points for ASR; TTS adds mcd=, roundtrip_wer=). Which names exist is the task's to say: an unknown one
+points for ASR; TTS adds mcd=, roundtrip_wer=); `wer@eval-hard=1.0` bounds it on a further quality set
+(`bench --also-data zoo:eval-hard`). Which names exist is the task's to say: an unknown one
 is an error before anything is measured. Latency and speedup budgets are the same for every task.
 """
 
@@ -32,12 +33,17 @@ class Budgets:
             drift["wer"] = float(max_wer_drift)
         return cls(drift, max_latency_ms, min_speedup)
 
-    def check_metrics(self, known: dict) -> None:
-        """Refuse a drift budget on a metric the task does not measure (`known`: name -> Metric)."""
-        unknown = sorted(set(self.max_drift) - set(known))
-        if unknown:
-            raise SpeechoptError(f"no metric named {unknown[0]!r} to budget; this task measures "
-                                 f"{', '.join(sorted(known))}")
+    def check_metrics(self, known: dict, sets=()) -> None:
+        """Refuse a drift budget on a metric the task does not measure (`known`: name -> Metric), or on a
+        further quality set (`METRIC@SET`) that the bench does not measure (`sets`: their labels)."""
+        for name in sorted(self.max_drift):
+            metric, _, where = name.partition("@")
+            if metric not in known:
+                raise SpeechoptError(f"no metric named {metric!r} to budget; this task measures "
+                                     f"{', '.join(sorted(known))}")
+            if where and where not in sets:
+                given = f"--also-data gives {', '.join(sets)}" if sets else "give the set with --also-data"
+                raise SpeechoptError(f"budget {name}: no quality set named {where!r} ({given})")
 
 
 def parse_drift(items) -> dict[str, float]:
@@ -74,11 +80,13 @@ def check_budgets(rows: list[dict], budgets: Budgets, metrics: dict) -> list[str
             continue
         for name, limit in budgets.max_drift.items():
             value = (r.get("drift") or {}).get(name)
-            metric = metrics[name]
+            base, at, where = name.partition("@")
+            metric = metrics[base]
+            what = metric.label + at + where  # "WER@eval-hard"
             if value is None:
-                breaches.append(f"{label}: {metric.label} drift was not measured (budget {limit:g} {metric.unit})")
+                breaches.append(f"{label}: {what} drift was not measured (budget {limit:g} {metric.unit})")
             elif value > limit:
-                breaches.append(f"{label}: {metric.label} drift {value:+.2f} {metric.unit} > budget {limit:g}")
+                breaches.append(f"{label}: {what} drift {value:+.2f} {metric.unit} > budget {limit:g}")
         if budgets.min_speedup is not None and (r["speedup"] or 0.0) < budgets.min_speedup:
             breaches.append(f"{label}: speedup {r['speedup']:.2f}x < budget {budgets.min_speedup:g}x")
     return breaches

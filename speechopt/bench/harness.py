@@ -38,6 +38,8 @@ class BenchSettings:
     min_passes: int = 3
     min_seconds: float = 3.0
     max_utterances: int | None = None
+    # further sets whose quality (not speed) is measured too: [(label, manifest)], drift keyed METRIC@label
+    also_data: list = field(default_factory=list)
 
     def thread_counts(self) -> list[int | None]:
         """The thread counts to measure at ([None]: the runtimes' defaults)."""
@@ -61,6 +63,24 @@ class BenchSettings:
             raise SpeechoptError("min_iters and min_passes must be at least 1, warmup and min_seconds at least 0")
         if self.max_utterances is not None and self.max_utterances < 1:
             raise SpeechoptError(f"max_utterances must be at least 1, got {self.max_utterances}")
+        labels = [label for label, _ in self.also_data]
+        if len(set(labels)) != len(labels):
+            raise SpeechoptError(f"quality sets need distinct names, got {', '.join(labels)}")
+
+    def also_labels(self) -> list[str]:
+        return [label for label, _ in self.also_data]
+
+
+def quality_set(name: str) -> tuple[str, str]:
+    """(label, manifest) of a further quality set: zoo:eval-hard is `eval-hard`, a manifest is named by its
+    folder, so a budget reads `wer@eval-hard`."""
+    from speechopt.zoo import resolve
+
+    path = Path(resolve(name))
+    label = name[4:] if name.startswith("zoo:") else (path.parent.name if path.suffix == ".jsonl" else path.name)
+    if not path.exists():
+        raise SpeechoptError(f"{name}: no such data set")
+    return label, str(path)
 
 
 def run_worker(cfg: dict, workdir: Path) -> dict:
@@ -127,7 +147,7 @@ def bench(artifacts: list[str], reference: str, settings: BenchSettings, budgets
     if task.bench_unsupported:
         raise SpeechoptError(f"{ref_art.path}: {task.bench_unsupported}")
     if budgets is not None:
-        budgets.check_metrics(task.metrics)
+        budgets.check_metrics(task.metrics, settings.also_labels())
     if settings.data is None:
         from speechopt.zoo import resolve
 
@@ -137,12 +157,15 @@ def bench(artifacts: list[str], reference: str, settings: BenchSettings, budgets
     for art in loaded:
         task.check_compatible(ref_art, art)
     task.check_data(ref_art, settings.data, settings.max_utterances)
+    for _, manifest in settings.also_data:
+        task.check_data(ref_art, manifest, settings.max_utterances)
     preflight(task, loaded, settings.backends, settings.threads)
 
     counts = settings.thread_counts()
     common = {"data": str(settings.data), "batch_sizes": settings.batch_sizes,
               "warmup": settings.warmup, "min_iters": settings.min_iters, "min_passes": settings.min_passes,
-              "min_seconds": settings.min_seconds, "max_utterances": settings.max_utterances}
+              "min_seconds": settings.min_seconds, "max_utterances": settings.max_utterances,
+              "also_data": [list(a) for a in settings.also_data]}
     with tempfile.TemporaryDirectory(prefix="speechopt-bench-") as tmp:
         workdir = Path(tmp)
         results, refs = [], {}
@@ -172,6 +195,7 @@ def bench(artifacts: list[str], reference: str, settings: BenchSettings, budgets
             for bs, t in r["throughput"].items():
                 ref_t = ref_result["throughput"].get(bs)
                 t["speedup"] = t["utt_per_s"] / ref_t["utt_per_s"] if ref_t else None
+        also_accuracy(task, results, refs)
         best_vs_best(results)
         if any(r.get("gflops") for r in results):  # the distance to this machine's fp32 matrix-multiply rate
             from speechopt.bench.machine import sgemm_peak_gflops
@@ -187,6 +211,8 @@ def bench(artifacts: list[str], reference: str, settings: BenchSettings, budgets
                 r["media"] = media
         for r in results:  # the outputs lived in the temporary folder
             r.pop("outputs_file", None)
+            for sub in (r.get("also") or {}).values():
+                sub.pop("outputs_file", None)
     named = {Path(p).resolve(): label for p, label in (labels or {}).items()}
     for r in results:
         r["name"] = named.get(Path(r["artifact"]).resolve(), r["name"])
@@ -201,6 +227,19 @@ def bench(artifacts: list[str], reference: str, settings: BenchSettings, budgets
     }
     report["breaches"] = check_budgets(summary_rows(report), budgets, task.metrics) if budgets and budgets.any() else None
     return report
+
+
+def also_accuracy(task, results: list[dict], refs: dict) -> None:
+    """Quality on each further set against the reference's on it (same thread count); its drifts join the
+    row's as METRIC@label, which budgets and reports read like the main set's."""
+    scored = [{label: task.accuracy(sub, refs[r.get("threads")]["also"][label])
+               for label, sub in (r.get("also") or {}).items()} for r in results]
+    for r, also in zip(results, scored):  # after every row is scored: the reference's raw records are read above
+        for label, acc in also.items():
+            acc.pop("hypotheses", None)
+            r["drift"].update({f"{k}@{label}": v for k, v in acc["drift"].items()})
+        if also:
+            r["also"] = also
 
 
 def best_vs_best(results: list[dict]) -> None:
@@ -243,5 +282,6 @@ def summary_rows(report: dict) -> list[dict]:
             "load_seconds": r["load_seconds"],
             "gflops": r.get("gflops"), "sgemm_gflops": r.get("sgemm_gflops"), "sgemm_fraction": r.get("sgemm_fraction"),
             **task.summary(r),
+            "also": {label: task.summary(sub) for label, sub in (r.get("also") or {}).items()},
         })
     return rows

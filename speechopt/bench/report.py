@@ -55,7 +55,19 @@ def columns(report: dict, compact: bool = False) -> list[tuple[str, object]]:
     if _thread_lists(report):
         at = [h for h, _ in speed].index("speedup") + 1
         speed = speed[:2] + THREAD_COLUMNS[:1] + speed[2:at] + THREAD_COLUMNS[1:] + speed[at:]
-    return speed + _task(report).columns(compact=compact)
+    task = _task(report)
+    return speed + task.columns(compact=compact) + ([] if compact else also_columns(report, task))
+
+
+def also_columns(report: dict, task) -> list[tuple[str, object]]:
+    """The task's two headline quality columns (ASR: WER and its drift) again for each further set."""
+    cols = []
+    for label, _ in (report.get("settings") or {}).get("also_data") or []:
+        for header, cell in task.columns(compact=True)[:2]:
+            cols.append((f"{header}@{label}",
+                         lambda r, cell=cell, label=label: cell(r["also"][label]) if label in (r.get("also") or {})
+                         else "-"))
+    return cols
 
 
 def table_rows(rows: list[dict], report: dict, compact: bool = False) -> list[list[str]]:

@@ -95,6 +95,11 @@ def run_config(cfg: dict) -> dict:
                 "utt_per_s": len(data) / median,
                 "rtfx": sum(data.durations) / median,
             }
+        also = {}  # further sets: quality only, the same one-at-a-time path as the main set
+        for k, (label, manifest) in enumerate(cfg.get("also_data") or []):
+            extra = task.load_data(artifact, manifest, max_items=cfg.get("max_utterances"), progress=False)
+            also[label] = task.record(artifact, task.run(driver, extra, batch_size=1, progress=False), extra,
+                                      cfg["outputs_path"].replace(".npz", f"-also{k}.npz"))
         description = driver.describe()
     finally:
         driver.deactivate()
@@ -123,6 +128,7 @@ def run_config(cfg: dict) -> dict:
         "throughput": throughput,
         "peak_rss_mb": peak_rss_mb(),
         **record,
+        **({"also": also} if also else {}),
     }
 
 

@@ -48,6 +48,10 @@ def bench_cmd(
     data: Optional[str] = typer.Option(None, help="Manifest of real utterances or sentences (or zoo:NAME); default: "
                                        "the reference's task's bundled set, zoo:eval (ASR) or zoo:tts-eval (TTS, "
                                        "vocoders)."),
+    also_data: Optional[list[str]] = typer.Option(
+        None, "--also-data", metavar="<data>",
+        help="A further data set (or zoo:NAME) whose quality is measured too, not its speed; its drift is "
+             "budgeted as METRIC@NAME (--max-drift wer@eval-hard=1.0). Repeatable."),
     reference: Optional[str] = typer.Option(None, help="Reference artifact for drift and speedup (default: the first)."),
     batch_sizes: str = typer.Option("1,16", callback=check_int_list, help="Comma-separated; 1 gives latency, larger ones throughput/RTFx."),
     threads: Optional[str] = typer.Option(
@@ -73,7 +77,7 @@ def bench_cmd(
     Latency, throughput, RTFx, memory, size and quality drift; budgets make it a CI gate (exit 3).
     """
     from speechopt.bench.budgets import Budgets
-    from speechopt.bench.harness import BenchSettings, bench
+    from speechopt.bench.harness import BenchSettings, bench, quality_set
     from speechopt.zoo import resolve
 
     sizes = parse_ints(batch_sizes)
@@ -83,7 +87,8 @@ def bench_cmd(
     # no --data: the harness takes the reference's task's bundled set
     settings = BenchSettings(data=str(resolve(data)) if data else None, backends=backend, batch_sizes=sizes,
                              threads=parse_threads(threads),
-                             min_seconds=min_seconds, min_iters=min_iters, max_utterances=max_utterances)
+                             min_seconds=min_seconds, min_iters=min_iters, max_utterances=max_utterances,
+                             also_data=[quality_set(d) for d in also_data or []])
     report = bench(paths, str(resolve(reference)) if reference else paths[0], settings,
                    budgets=budgets if budgets.any() else None, log=lambda m: to_stderr(f"measuring {m}"))
     publish_and_gate(report, json_out, markdown_out, html_out)
