@@ -14,6 +14,7 @@ import torch
 from speechopt.audio.features import FrontendConfig
 from speechopt.models.pytorch import save_pytorch_artifact
 from speechopt.models.registry import get_architecture
+from speechopt.tasks.asr.data import manifest_fields
 from speechopt.text import CharTokenizer
 
 p = argparse.ArgumentParser()
@@ -22,6 +23,7 @@ p.add_argument("state_dir")
 p.add_argument("out")
 p.add_argument("--config", nargs="*", default=[])
 p.add_argument("--note", default="", help="why this snapshot was taken (kept in the lineage settings)")
+p.add_argument("--val-data", default="corpus/dev", help="the run's validation set (recorded with its figures)")
 args = p.parse_args()
 config = {k: json.loads(v) for k, v in (c.split("=", 1) for c in args.config)}
 arch = get_architecture(args.arch)
@@ -30,9 +32,10 @@ model = arch.build(full)
 model.load_state_dict(torch.load(f"{args.state_dir}/best.pt", weights_only=True))
 progress = json.load(open(f"{args.state_dir}/progress.json"))
 best = min(progress["history"], key=lambda h: h["wer"])
-save_pytorch_artifact(args.out, model.eval(), args.arch, full, FrontendConfig(), CharTokenizer(), step="train",
+save_pytorch_artifact(args.out, model.eval(), args.arch, full, manifest_fields(FrontendConfig(), CharTokenizer()),
+                      step="train", overwrite=True,
                       settings={"interrupted_run": True, "state_dir": args.state_dir, "note": args.note,
                                 "steps": progress["step"],
                                 "train_minutes": round(progress["elapsed"] / 60, 2), "history": progress["history"]},
-                      metrics={"val_wer": best["wer"], "val_cer": best["cer"], "val_data": "corpus/dev"})
+                      metrics={"val_wer": best["wer"], "val_cer": best["cer"], "val_data": args.val_data})
 print(f"wrote {args.out}: val WER {best['wer']:.2%} CER {best['cer']:.2%}")
