@@ -35,7 +35,8 @@ def _serve(conn) -> None:
 
 
 class IsolatedEspeak:
-    """`Espeak.synthesize` behind a pipe to a child process; the same audio, sample for sample."""
+    """`Espeak.synthesize` behind a pipe to a child process: from the same starting state, the same audio as
+    in-process, sample for sample (espeak-ng keeps state across utterances)."""
 
     def __init__(self) -> None:
         self._start()
