@@ -63,7 +63,7 @@ class BenchSettings:
             raise SpeechoptError("min_iters and min_passes must be at least 1, warmup and min_seconds at least 0")
         if self.max_utterances is not None and self.max_utterances < 1:
             raise SpeechoptError(f"max_utterances must be at least 1, got {self.max_utterances}")
-        labels = [label for label, _ in self.also_data]
+        labels = self.also_labels()
         if len(set(labels)) != len(labels):
             raise SpeechoptError(f"quality sets need distinct names, got {', '.join(labels)}")
 
