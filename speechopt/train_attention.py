@@ -4,7 +4,7 @@ schedule, checkpoints and resume are `speechopt.train_tts`'s.
 - Loss: L1 on the mel before and after the postnet (real frames only) + stop-gate BCE (positive from a
   sentence's last decoder step on, padding steps included, positives weighted by `gate_pos_weight`) +
   `guided_weight` x guided-attention loss.
-- Scheduled sampling (`feedback`, Tacotron 2 only, default 0): each step of each sentence is fed the model's
+- Scheduled sampling (`feedback`, default 0): each step of each sentence is fed the model's
   own previous frame instead of the true one with this probability (what free running feeds back).
 - Guided attention (Tachibana et al. 2017, "DCTTS"): the attention mass of each decoder step t is penalised
   by W[t, n] = 1 - exp(-((n - c_t)/N)^2 / (2 g^2)), g = `guided_sigma`, averaged over real steps as the
@@ -40,12 +40,12 @@ def tts_losses(model, batch, settings):
     tokens, tl, mels, fl, gate_t, sl, centers, *linear = batch
     fmask = lengths_to_mask(fl, mels.shape[1]).unsqueeze(-1).float()
     denom = fmask.sum() * mels.shape[2]
+    feedback = settings.feedback if model.training else 0.0
     if linear:  # Tacotron: the post-net predicts the log linear magnitude (its L1 is "l1_post")
-        mel, post, gate, align = model(tokens, tl, mels, mel_lengths=fl)
+        mel, post, gate, align = model(tokens, tl, mels, mel_lengths=fl, feedback=feedback)
         target = linear[0]
         l1_post = ((post - target).abs() * fmask).sum() / (fmask.sum() * target.shape[2])
     else:
-        feedback = settings.feedback if model.training else 0.0
         mel, post, gate, align = model(tokens, tl, mels, feedback=feedback) if feedback else model(tokens, tl, mels)
         l1_post = ((post - mels).abs() * fmask).sum() / denom
     l1 = ((mel - mels).abs() * fmask).sum() / denom

@@ -59,7 +59,7 @@ class TtsTrainSettings:
     gate_pos_weight: float = 5.0
     guided_weight: float = 1.0
     duration_weight: float = 1.0  # fastspeech: weight of the log-duration MSE
-    feedback: float = 0.0  # tacotron2: scheduled sampling, the share of steps fed the model's own last frame
+    feedback: float = 0.0  # attention models: scheduled sampling, the share of steps fed the model's own last frame
     select_on: str = "l1"  # attention models: keep the checkpoint with the best l1 (teacher forced) or roundtrip
     guided_sigma: float = 0.15
     guided_prior: str = "words"  # words | diagonal
@@ -215,8 +215,9 @@ def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = Fa
         torch.set_num_threads(settings.threads)
     if settings.epochs is None and settings.time_budget_min is None and settings.max_steps is None:
         raise SpeechoptError("give --epochs, --max-steps or --time-budget")
-    if settings.feedback and settings.arch != "tacotron2":
-        raise SpeechoptError(f"--feedback (scheduled sampling) is implemented for tacotron2, not {settings.arch}")
+    if settings.feedback and settings.arch not in ("tacotron2", "tacotron"):
+        raise SpeechoptError(f"--feedback (scheduled sampling) is for the attention models (tacotron2, "
+                             f"tacotron), not {settings.arch}")
     if settings.select_on not in ("l1", "roundtrip"):
         raise SpeechoptError(f"--select-on is l1 or roundtrip, not {settings.select_on!r}")
     if not 0.0 <= settings.feedback <= 1.0:

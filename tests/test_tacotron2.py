@@ -65,7 +65,7 @@ def test_feedback_is_checked():
     from speechopt.errors import SpeechoptError
     from speechopt.train_tts import TtsTrainSettings, train_tts
 
-    for arch, fb, msg in (("fastspeech", 0.5, "implemented for tacotron2"), ("tacotron2", 1.5, "probability")):
+    for arch, fb, msg in (("fastspeech", 0.5, "for the attention models"), ("tacotron2", 1.5, "probability")):
         with pytest.raises(SpeechoptError, match=msg):
             train_tts(TtsTrainSettings(arch=arch, feedback=fb, max_steps=1), "x", "y", "/nonexistent/out")
 

@@ -69,7 +69,7 @@ def train_tts_cmd(
     config: Optional[list[str]] = kv_option("--config", "Architecture option k=v (repeatable), e.g. reduction=3."),
     frontend: str = typer.Option("chars", help="Text front end of an acoustic model: chars, or phonemes (espeak-ng's, "
                                  "with their exact durations; the corpus voice is recorded)."),
-    feedback: float = typer.Option(0.0, help="tacotron2: scheduled sampling, the share of decoder steps fed the "
+    feedback: float = typer.Option(0.0, help="Attention models (tacotron2, tacotron): scheduled sampling, the share of decoder steps fed the "
                                    "model's own previous frame in training (0: teacher forcing)."),
     select_on: str = typer.Option("l1", help="Attention models: keep the checkpoint with the lowest teacher-forced "
                                   "mel L1 (l1), or the lowest round-trip CER of free-running validation "

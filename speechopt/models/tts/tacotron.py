@@ -191,9 +191,11 @@ class Tacotron(nn.Module):
         prev = mels[:, r - 1 :: r][:, : (t // r) - 1]
         return torch.cat([mels.new_zeros(b, 1, m), prev], dim=1)
 
-    def forward(self, tokens, lengths, mels, prenet_masks=None, mel_lengths=None):
-        """Teacher forcing; `mels` (B, S*r, n_mels). Returns mel (B, S*r, n_mels), log linear magnitude
-        (B, S*r, n_freq), gate logits (B, S), alignments (B, S, T)."""
+    def forward(self, tokens, lengths, mels, prenet_masks=None, mel_lengths=None, feedback: float = 0.0):
+        """Teacher forcing; `mels` (B, S*r, n_mels). `feedback` > 0: scheduled sampling, as in
+        `Tacotron2.forward` (each step of each sentence fed its own previous frame, detached, with this
+        probability). Returns mel (B, S*r, n_mels), log linear magnitude (B, S*r, n_freq), gate logits
+        (B, S), alignments (B, S, T)."""
         b, t_mel, _ = mels.shape
         if t_mel % self.reduction:
             raise ValueError(f"mel length {t_mel} is not a multiple of the reduction factor {self.reduction}")
@@ -204,15 +206,25 @@ class Tacotron(nn.Module):
             keep = 1.0 - self.prenet.dropout
             prenet_masks = [torch.bernoulli(torch.full((b, steps, s), keep, device=mels.device)) / keep
                             for s in self.prenet.sizes]
-        pre = self.prenet(self.decoder_inputs(mels), prenet_masks)
+        inputs = self.decoder_inputs(mels)
+        pre = None if feedback > 0 else self.prenet(inputs, prenet_masks)  # all steps at once when teacher forced
         states = self.initial_states(memory)
         frames, gates, aligns = [], [], []
+        prev = inputs[:, 0]
         for s in range(steps):
-            frame, gate, att_h, d1, d2, att_w, context = self._step_core(pre[:, s], *states, memory, processed, mask)
+            if pre is None:
+                masks = None if prenet_masks is None else [m[:, s] for m in prenet_masks]
+                step_in = self.prenet(prev, masks)
+            else:
+                step_in = pre[:, s]
+            frame, gate, att_h, d1, d2, att_w, context = self._step_core(step_in, *states, memory, processed, mask)
             states = (att_h, d1, d2, context)
             frames.append(frame)
             gates.append(gate)
             aligns.append(att_w)
+            if pre is None and s + 1 < steps:
+                own = torch.rand(b, 1, device=mels.device) < feedback
+                prev = torch.where(own, frame.view(b, self.reduction, self.n_mels)[:, -1].detach(), inputs[:, s + 1])
         mel = torch.stack(frames, dim=1).reshape(b, t_mel, self.n_mels)
         return mel, self.postnet_forward(mel, mel_lengths), torch.stack(gates, 1), torch.stack(aligns, 1)
 
