@@ -172,14 +172,14 @@ def _drive_step(model, mel, seed, temperature=1.0, num_samples=None, on_step=Non
     """`WaveNetStep` driven as `WaveNetDriver` drives the step graph: the conditioning once, then one step a
     sample with the queues fed back and a torch.Generator(seed) draw a sample, in the model's dtype.
     `on_step(t, queues)` sees the queues after each step. -> (classes (B, T), logits (B, classes, T))."""
-    from speechopt.models.tts.wavenet import WaveNetStep
+    from speechopt.models.tts.wavenet import WaveNetStep, split_queues
 
     step = WaveNetStep(model)
     dtype = model.embed.weight.dtype
     B = mel.shape[0]
     T = mel.shape[1] * model.hop_length if num_samples is None else num_samples
     gen = torch.Generator().manual_seed(seed)
-    queues = [torch.zeros(B, model.residual_channels, d, dtype=dtype) for d in model.dilations]
+    queues = torch.zeros(B, sum(model.dilations), model.residual_channels, dtype=dtype)
     prev = torch.full((B,), model.silence_class, dtype=torch.long)
     temp = torch.full((B,), temperature, dtype=dtype)
     classes, logits = [], []
@@ -187,11 +187,11 @@ def _drive_step(model, mel, seed, temperature=1.0, num_samples=None, on_step=Non
         cond = model.export_modules()["conditioning"](mel)[:, :, :T]
         for t in range(T):
             u = torch.rand(B, generator=gen, dtype=torch.float64).to(dtype)
-            prev, lg, *queues = step(prev, cond[:, :, t], u, temp, *queues)
+            prev, lg, queues = step(prev, cond[:, :, t], u, temp, queues)
             classes.append(prev)
             logits.append(lg)
             if on_step is not None:
-                on_step(t, queues)
+                on_step(t, [q.transpose(1, 2) for q in split_queues(queues, model.dilations)])  # (B, R, d_i)
     return torch.stack(classes, dim=1), torch.stack(logits, dim=2)
 
 
@@ -424,10 +424,9 @@ def test_vocoder_artifact_manifest_and_loading(wavenet_run):
     assert {g["file"] for g in m["graphs"].values()} == {"model.safetensors"}  # both graphs live in the weights
     cond, step = m["graphs"]["conditioning"], m["graphs"]["step"]
     assert [t["name"] for t in cond["inputs"]] == ["mel"] and [t["name"] for t in cond["outputs"]] == ["upsampled"]
-    queues = [f"queue_{i}" for i in range(TINY["layers"])]
-    assert [t["name"] for t in step["inputs"]] == ["prev_class", "cond", "u", "temperature", *queues]
-    assert [t["name"] for t in step["outputs"]] == ["sample", "logits", *[f"new_{q}" for q in queues]]
-    assert [t["shape"] for t in step["inputs"][4:]] == [["batch", 8, d] for d in (1, 2, 4, 1, 2, 4)]
+    assert [t["name"] for t in step["inputs"]] == ["prev_class", "cond", "u", "temperature", "queues"]
+    assert [t["name"] for t in step["outputs"]] == ["sample", "logits", "new_queues"]
+    assert step["inputs"][4]["shape"] == ["batch", 1 + 2 + 4 + 1 + 2 + 4, 8]  # every layer's queue, one tensor
     assert m["mel"]["hop_length"] == 200 and m["mel"]["n_mels"] == 80
     run_cfg = json.loads((wavenet_run["run"] / "config.json").read_text())
     assert m["architecture"]["config"] == run_cfg["architecture"]["config"]
@@ -605,15 +604,14 @@ def test_export_config_names_the_conditioning_and_step_graphs():
     assert inputs == [{"name": "mel", "dtype": "float32", "shape": ["batch", "frames", 20]}]
     assert outputs == [{"name": "upsampled", "dtype": "float32", "shape": ["batch", 4, "samples"]}]
     inputs, outputs = graphs["step"]
-    queues = [{"name": f"queue_{i}", "dtype": "float32", "shape": ["batch", 8, d]}
-              for i, d in enumerate([1, 2, 4, 1, 2, 4])]
+    queues = {"name": "queues", "dtype": "float32", "shape": ["batch", 14, 8]}
     assert inputs == [{"name": "prev_class", "dtype": "int64", "shape": ["batch"]},
                       {"name": "cond", "dtype": "float32", "shape": ["batch", 4]},
                       {"name": "u", "dtype": "float32", "shape": ["batch"]},
-                      {"name": "temperature", "dtype": "float32", "shape": ["batch"]}, *queues]
+                      {"name": "temperature", "dtype": "float32", "shape": ["batch"]}, queues]
     assert outputs == [{"name": "sample", "dtype": "int64", "shape": ["batch"]},
                        {"name": "logits", "dtype": "float32", "shape": ["batch", 256]},
-                       *[{**q, "name": "new_" + q["name"]} for q in queues]]
+                       {**queues, "name": "new_queues"}]
 
     model = arch.build({**TINY, "n_mels": 20}).eval()
     modules = ec.modules(model)
@@ -671,11 +669,11 @@ def test_export_config_compare_tolerates_a_few_flipped_draws():
     ec = WaveNetExportConfig({"architecture": {"name": "wavenet", "config": dict(TINY)}})
     rng = np.random.default_rng(0)
     ref = {"sample": np.array([3, 200, 17], np.int64), "logits": rng.standard_normal((3, 256)).astype(np.float32),
-           "new_queue_0": rng.standard_normal((3, 8, 1)).astype(np.float32)}
+           "new_queues": rng.standard_normal((3, 14, 8)).astype(np.float32)}
     out = {k: v.copy() for k, v in ref.items()}
     assert ec.compare("step", {}, ref, out) == 0.0
     out["logits"][1, 5] += 3e-5
-    out["new_queue_0"][2, 0, 0] -= 1e-5
+    out["new_queues"][2, 0, 0] -= 1e-5
     assert abs(ec.compare("step", {}, ref, out) - 3e-5) < 1e-6  # the largest float difference
     # one row of three drew another class (a draw at a class boundary): tolerated, the floats decide
     out["sample"][1] = 4
@@ -719,11 +717,23 @@ def test_pytorch_artifact_lists_the_conditioning_and_step_graphs(tmp_path):
         assert torch.equal(cond(mel), model.export_modules()["conditioning"](mel))
         step = graph_module(loaded_art, loaded, "step")
         args = (torch.tensor([128]), cond(mel)[:, :, 0], torch.tensor([0.5]), torch.tensor([1.0]),
-                *[torch.zeros(1, 8, d) for d in model.dilations])
+                torch.zeros(1, sum(model.dilations), 8))
         for a, b in zip(step(*args), model.export_modules()["step"](*args)):
             assert torch.equal(a, b)
     with pytest.raises(SpeechoptError, match="has no graph 'model'"):
         graph_module(loaded_art, loaded, "model")
+
+
+def test_driver_refuses_a_step_graph_with_a_queue_a_layer():
+    """Exports before the one-tensor state had queue_0 .. queue_{L-1}: one line saying to export again."""
+    from types import SimpleNamespace
+
+    from speechopt.tasks.vocoder import WaveNetDriver
+
+    step = {"inputs": [{"name": n} for n in ("prev_class", "cond", "u", "temperature", "queue_0", "queue_1")]}
+    old = SimpleNamespace(path="old-wn", graphs={"conditioning": {"inputs": []}, "step": step}, manifest={})
+    with pytest.raises(SpeechoptError, match=r"^old-wn: its step graph has no `queues` input .*export it again$"):
+        WaveNetDriver(old)
 
 
 # -- ONNX export, the vocoder task's driver, evaluation -------------------------------------------------
@@ -906,15 +916,15 @@ def test_driver_batch_rows_are_independent_given_their_draws(wavenet_run, wavene
             draws = torch.rand(T, 2, generator=gen, dtype=torch.float64).numpy().astype(np.float32)
             for i, mel in enumerate((a, b)):
                 c = cond.infer({"mel": mel[None]})["upsampled"][0, :, :T].T
-                feeds = {q["name"]: np.zeros((1, q["shape"][1], q["shape"][2]), np.float32) for q in driver.queues}
+                queues = np.zeros((1, driver.queues["shape"][1], driver.queues["shape"][2]), np.float32)
                 prev = np.full(1, 128, np.int64)
                 got = np.empty(T, np.int64)
                 for t in range(T):
                     out = step.infer({"prev_class": prev, "cond": c[t][None], "u": draws[t, i : i + 1],
-                                      "temperature": np.ones(1, np.float32), **feeds})
+                                      "temperature": np.ones(1, np.float32), "queues": queues})
                     prev = out["sample"]
                     got[t] = prev[0]
-                    feeds = {q["name"]: out["new_" + q["name"]] for q in driver.queues}
+                    queues = out["new_queues"]
                 _same_samples(got, batched["classes"][i])
             # a batch is deterministic
             assert np.array_equal(driver({"mel": both, "samples": T, "seed": seed})["classes"], batched["classes"])

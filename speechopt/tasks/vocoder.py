@@ -37,9 +37,11 @@ class WaveNetDriver(Driver):
         if missing:
             raise SpeechoptError(f"{artifact.path}: a WaveNet artifact has graphs {', '.join(GRAPHS)}; this one "
                                  f"lacks {', '.join(missing)}")
+        self.queues = next((t for t in artifact.graphs["step"]["inputs"] if t["name"] == "queues"), None)
+        if self.queues is None:
+            raise SpeechoptError(f"{artifact.path}: its step graph has no `queues` input (an export of an older "
+                                 "speechopt, with a tensor a layer): export it again")
         super().__init__(artifact, device, threads, options)
-        step = artifact.graphs["step"]
-        self.queues = [t for t in step["inputs"] if t["name"].startswith("queue_")]
         config = (artifact.manifest.get("architecture") or {}).get("config") or {}
         self.classes = int(config.get("classes", 256))
         self.hop = int(np.prod(config.get("upsample_scales", [4, 5, 10])))
@@ -56,20 +58,20 @@ class WaveNetDriver(Driver):
         cond = np.ascontiguousarray(up.transpose(2, 0, 1))  # (T, B, C)
         gen = torch.Generator().manual_seed(int(inputs.get("seed", 0)))
         temperature = np.full(batch, float(inputs.get("temperature", 1.0)), np.float32)
-        feeds = {t["name"]: np.zeros((batch, int(t["shape"][1]), int(t["shape"][2])), np.float32) for t in self.queues}
+        queues = np.zeros((batch, int(self.queues["shape"][1]), int(self.queues["shape"][2])), np.float32)
         prev = np.full(batch, int(mu_law_encode(torch.zeros(1), self.classes)[0]), np.int64)
         classes = np.empty((batch, samples), np.int64)
         step = self.runners["step"]
         first = None
         for t in range(samples):
             u = torch.rand(batch, generator=gen, dtype=torch.float64).numpy().astype(np.float32)
-            out = step.infer({"prev_class": prev, "cond": cond[t], "u": u, "temperature": temperature, **feeds})
+            out = step.infer({"prev_class": prev, "cond": cond[t], "u": u, "temperature": temperature,
+                              "queues": queues})
             prev = out["sample"].astype(np.int64)
             classes[:, t] = prev
             if first is None:
                 first = out["logits"]
-            for q in self.queues:
-                feeds[q["name"]] = out["new_" + q["name"]]
+            queues = out["new_queues"]
         return {"audio": mu_law_decode(torch.from_numpy(classes), self.classes).numpy(), "classes": classes,
                 "logits_first": first}
 

@@ -240,28 +240,55 @@ class WaveNetConditioning(nn.Module):
         return self.model.upsampled(mel)
 
 
+def queue_offsets(dilations) -> list[int]:
+    """Where layer i's entries start in the step graph's one `queues` state (layer after layer)."""
+    return [int(o) for o in np.cumsum([0] + list(dilations[:-1]))]
+
+
+def split_queues(queues, dilations) -> list:
+    """The step graph's `queues` (B, sum(dilations), R) -> one (B, d_i, R) view a layer, oldest first."""
+    return [queues[:, o : o + d] for o, d in zip(queue_offsets(dilations), dilations)]
+
+
 class WaveNetStep(nn.Module):
     """Graph `step`: one sample, the layer queues as explicit state (shift registers, not ring buffers, so the
     graph needs no position input).
 
     forward(prev_class (B,) int64, cond (B, cond_channels) the upsampled conditioning at this sample,
-    u (B,) uniform draws, temperature (B,), queue_0 .. queue_{L-1} (B, residual, dilation_i): layer i's inputs
-    of the last dilation_i samples, oldest first) -> (sample (B,) int64, logits (B, classes), new_queue_0 ..).
+    u (B,) uniform draws, temperature (B,), queues (B, sum(dilations), R): layer after layer, layer i's
+    inputs of the last d_i samples, oldest first) -> (sample (B,) int64, logits (B, classes), new_queues).
 
     A sample is a few hundred tiny operations, so the time goes to dispatching them (measured in
-    benchmarks/results/wavenet-generation.md); the weights are regrouped, when the module is made, to need
-    fewer: every layer's conditioning projection (and conv bias) is one matrix, each layer's two taps one
-    matrix, and the skip connections one matrix over the layers' gated outputs at the end."""
+    benchmarks/results/wavenet-generation.md); the graph is laid out to need fewer:
+    - every layer's conditioning projection (and conv bias) is one matrix, the skip connections one matrix
+      over the layers' gated outputs at the end;
+    - the past half of each layer's kernel-2 conv reads only entries the step does not change (the oldest of
+      each queue), so it is one gather and one batched matmul for all layers before the layer loop;
+    - all queues are one tensor, (B, entries, R) so that each entry is a contiguous row: the shift of every
+      queue and the push of every layer's new input is one concat and one gather with a constant index
+      (one tensor a layer took some 40% more time through ONNX Runtime: benchmarks/results/
+      wavenet-generation-zen3.md)."""
 
     def __init__(self, model: WaveNet):
         super().__init__()
         self.model = model
+        dil = model.dilations
+        offsets, total = queue_offsets(dil), sum(dil)
+        # new_queues = cat([queues, layer inputs (B, L, R)], dim 1)[:, shift]: each queue drops its oldest entry
+        # and takes its layer's input at the end
+        shift = []
+        for i, (o, d) in enumerate(zip(offsets, dil)):
+            shift += list(range(o + 1, o + d)) + [total + i]
+        self.register_buffer("oldest", torch.tensor(offsets, dtype=torch.long), persistent=False)
+        self.register_buffer("shift", torch.tensor(shift, dtype=torch.long), persistent=False)
         with torch.no_grad():
             self.register_buffer("cond_w", torch.cat([c.weight[:, :, 0] for c in model.cond]), persistent=False)
             self.register_buffer("cond_b", torch.cat([c.bias + d.bias for c, d in zip(model.cond, model.dilated)]),
                                  persistent=False)
-            self.register_buffer("taps", torch.stack([torch.cat([d.weight[:, :, 0], d.weight[:, :, 1]], dim=1)
-                                                      for d in model.dilated]), persistent=False)
+            # tap 0 reads the input d samples ago (L, R, G), tap 1 the current one (L, G, R)
+            self.register_buffer("past_w", torch.stack([d.weight[:, :, 0].t() for d in model.dilated]),
+                                 persistent=False)
+            self.register_buffer("cur_w", torch.stack([d.weight[:, :, 1] for d in model.dilated]), persistent=False)
             r = model.residual_channels
             self.register_buffer("res_w", torch.stack([m.weight[:r, :, 0] for m in model.res_skip]), persistent=False)
             self.register_buffer("res_b", torch.stack([m.bias[:r] for m in model.res_skip]), persistent=False)
@@ -269,23 +296,28 @@ class WaveNetStep(nn.Module):
                                  persistent=False)
             self.register_buffer("skip_b", sum(m.bias[r:] for m in model.res_skip), persistent=False)
 
-    def forward(self, prev_class, cond, u, temperature, *queues):
+    def forward(self, prev_class, cond, u, temperature, queues):
         m = self.model
-        g, half = m.gate_channels, m.gate_channels // 2
+        g, half, layers = m.gate_channels, m.gate_channels // 2, len(m.dilations)
+        b = prev_class.shape[0]
         x = m.embed(prev_class)
-        c_all = F.linear(cond, self.cond_w, self.cond_b)  # (B, layers * gate)
-        gated, new = [], []
-        for i, q in enumerate(queues):
-            h = F.linear(torch.cat([q[:, :, 0], x], dim=1), self.taps[i]) + c_all[:, i * g : (i + 1) * g]
+        past = queues.index_select(1, self.oldest).transpose(0, 1)  # (L, B, R)
+        pre = torch.matmul(past, self.past_w).transpose(0, 1).reshape(b, layers * g) + \
+            F.linear(cond, self.cond_w, self.cond_b)  # (B, L * G): all but the current input's tap
+        gated, inputs = [], []
+        for i, pre_i in enumerate(pre.split(g, dim=1)):
+            inputs.append(x)
+            h = F.linear(x, self.cur_w[i]) + pre_i
             z = torch.tanh(h[:, :half]) * torch.sigmoid(h[:, half:])
             gated.append(z)
-            new.append(torch.cat([q[:, :, 1:], x.unsqueeze(-1)], dim=-1))
-            if i + 1 < len(queues):  # the last layer's residual output feeds nothing
+            if i + 1 < layers:  # the last layer's residual output feeds nothing
                 x = x + F.linear(z, self.res_w[i], self.res_b[i])
+        pushed = torch.cat(inputs, dim=1).reshape(b, layers, -1)  # (B, L, R)
+        new_queues = torch.cat([queues, pushed], dim=1).index_select(1, self.shift)
         skip = F.linear(torch.cat(gated, dim=1), self.skip_w, self.skip_b)
         logits = F.linear(F.relu(F.linear(F.relu(skip), m.head1.weight[:, :, 0], m.head1.bias)),
                           m.head2.weight[:, :, 0], m.head2.bias)
-        return (draw(logits, u, temperature), logits, *new)
+        return draw(logits, u, temperature), logits, new_queues
 
 
 def training_segments(model: WaveNet, audio: torch.Tensor, mel: torch.Tensor, frames: int, rng, count: int):
@@ -305,4 +337,5 @@ def training_segments(model: WaveNet, audio: torch.Tensor, mel: torch.Tensor, fr
     return out
 
 
-__all__ = ["WaveNet", "WaveNetConditioning", "WaveNetStep", "draw", "mu_law_encode", "mu_law_decode", "training_segments"]
+__all__ = ["WaveNet", "WaveNetConditioning", "WaveNetStep", "draw", "mu_law_encode", "mu_law_decode", "queue_offsets",
+           "split_queues", "training_segments"]

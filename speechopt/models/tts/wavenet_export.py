@@ -5,10 +5,10 @@
 - `step`: one sample. prev_class (batch,) int64 (the class of the sample before; the silence class first),
   cond (batch, cond_channels) (the upsampled conditioning at this sample), u (batch,) float32 (a uniform
   draw: the randomness is an input, so two backends given the same draws can give the same samples),
-  temperature (batch,) float32, then queue_0 .. queue_{L-1} (batch, residual_channels, dilation_i) (each
-  layer's inputs of the last dilation_i samples, oldest first; zeros at the start)
+  temperature (batch,) float32, queues (batch, sum of dilations, residual_channels) (layer after layer, each
+  layer's inputs of the last dilation_i samples, oldest first; zeros at the start; `wavenet.split_queues`)
   -> sample (batch,) int64 (drawn in-graph by inverse CDF, `wavenet.draw`), logits (batch, classes) and
-  new_queue_0 .. new_queue_{L-1}.
+  new_queues.
 
 Exporter: legacy (TorchScript-based): the dynamo exporter ties `samples` to `frames` by the hop (a derived
 dimension), which the manifest's independent axes do not express; ONNX Runtime runs both graphs with
@@ -49,17 +49,16 @@ class WaveNetExportConfig(ExportConfig):
         c = self.config
         return [2 ** (i % int(c["dilation_cycle"])) for i in range(int(c["layers"]))]
 
-    def queue_tensors(self, prefix: str = "") -> list[dict]:
-        r = int(self.config["residual_channels"])
-        return [tensor(f"{prefix}queue_{i}", "float32", "batch", r, d) for i, d in enumerate(self.dilations)]
+    def queue_tensor(self, prefix: str = "") -> dict:
+        return tensor(f"{prefix}queues", "float32", "batch", sum(self.dilations), int(self.config["residual_channels"]))
 
     def graphs(self):
         c = self.config
         n_mels, classes, cc = int(c["n_mels"]), int(c["classes"]), int(c["cond_channels"])
         step_in = [tensor("prev_class", "int64", "batch"), tensor("cond", "float32", "batch", cc),
-                   tensor("u", "float32", "batch"), tensor("temperature", "float32", "batch")] + self.queue_tensors()
-        step_out = [tensor("sample", "int64", "batch"), tensor("logits", "float32", "batch", classes)] + \
-            self.queue_tensors("new_")
+                   tensor("u", "float32", "batch"), tensor("temperature", "float32", "batch"), self.queue_tensor()]
+        step_out = [tensor("sample", "int64", "batch"), tensor("logits", "float32", "batch", classes),
+                    self.queue_tensor("new_")]
         return {"conditioning": ([tensor("mel", "float32", "batch", "frames", n_mels)],
                                  [tensor("upsampled", "float32", "batch", cc, "samples")]),
                 "step": (step_in, step_out)}
@@ -77,8 +76,8 @@ class WaveNetExportConfig(ExportConfig):
                "cond": rng.standard_normal((batch, int(c["cond_channels"]))).astype(np.float32),
                "u": rng.random(batch).astype(np.float32),
                "temperature": np.full(batch, 1.0, np.float32)}
-        for t in self.queue_tensors():
-            out[t["name"]] = (0.5 * rng.standard_normal((batch, t["shape"][1], t["shape"][2]))).astype(np.float32)
+        q = self.queue_tensor()
+        out[q["name"]] = (0.5 * rng.standard_normal((batch, q["shape"][1], q["shape"][2]))).astype(np.float32)
         return out
 
     def example_inputs(self, graph: str) -> tuple:
