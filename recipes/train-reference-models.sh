@@ -183,3 +183,12 @@ wait
 $SO zoo add runs/separable-ctc-student2 --name separable-ctc-student --overwrite
 # The CRNN validated at 40.66% on dev-both; zoo:eval-hard 72.42% (was 90.93%), but zoo:eval 9.18% (was 5.51%):
 # not bundled. Clean, the held-out Festival voice is still at 77% (benchmarks/results/crnn-hard-audio.md).
+
+# ---- Stage 7 (session 11, an AMD EPYC Zen 5 with AVX-512 VNNI; issue 14 part 2): zoo:lstm-ctc (67.16% on
+# zoo:eval) distilled from the CRNN teacher, frame-level KL (temperature 2) plus CTC at alpha 0.5, from its own
+# weights (997,469 parameters), on the 32,000 fresh utterances of corpus/train-wide4, checkpoint chosen on
+# corpus/dev. As run: started 07:40 UTC beside recipes/train-tts-models.sh tacotron-ss, one thread each.
+[ -f corpus/train-wide4/manifest.jsonl ] || $SO data synth --out corpus/train-wide4 --num 32000 --seed 3 --split train
+$SO distill zoo:crnn-ctc --student-arch lstm-ctc --init-from zoo:lstm-ctc --data corpus/train-wide4 \
+  --val-data corpus/dev --alpha 0.5 --temperature 2 --lr 1.5e-3 --seed 12 --threads 1 --val-every 10 \
+  --time-budget 100 --average 5 -o runs/lstm-ctc-distilled > runs/lstm-ctc-distilled.log 2>&1

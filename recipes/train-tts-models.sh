@@ -169,11 +169,21 @@ tacotron2-cycle3)
     --data "$DATA/train" --val-data "$DATA/val" -o "$RUNS/tacotron2-cycle3" --time-budget 120 --lr 5e-4 \
     --feedback 0.5 --select-on roundtrip --val-every 10 --threads 1
   ;;
+tacotron-ss)
+  # Session 11 (an AMD EPYC Zen 5 with AVX-512 VNNI; the earlier run folders were gone): zoo:tacotron
+  # (108.37% round trip) fails in free running as Tacotron 2 did before its scheduled-sampling cycles, so the
+  # same cure: from its weights, --feedback 0.5, checkpoints kept by free-running round-trip CER, 100 minutes.
+  # Writes $RUNS/tacotron-ss. As run: started 07:36 UTC beside the lstm-ctc distillation
+  # (recipes/train-reference-models.sh stage 7); 1.1 steps a second.
+  background "$RUNS/tacotron-ss.log" $SO train tts --arch tacotron --init-from zoo:tacotron \
+    --data "$DATA/train" --val-data "$DATA/val" -o "$RUNS/tacotron-ss" --time-budget 100 --lr 5e-4 \
+    --feedback 0.5 --select-on roundtrip --val-every 10 --config reduction=3 --threads 1
+  ;;
 *)
   echo "usage: $0 STAGE   (corpora, smoke, tacotron2, tacotron2-resume, fastspeech, fastspeech-phonemes,"
   echo "                   wavenet, wavenet-resume, tacotron, tacotron2-ss, tacotron2-more, tacotron2-more-resume,"
   echo "                   fastspeech-more, tacotron2-cycle2, fastspeech-postnet,"
-  echo "                   tacotron2-cycle3)"
+  echo "                   tacotron2-cycle3, tacotron-ss)"
   exit 2
   ;;
 esac

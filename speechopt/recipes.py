@@ -19,18 +19,24 @@ Steps are those of `speechopt.steps.registry` (export, quantize, prune, finetune
 step's `with:` options are the fields of its settings dataclass. `speechopt run RECIPE -o OUT` checks
 the whole recipe before running anything (a typo fails in a second, not after an hour of steps), writes
 each step's artifact to OUT/<id>, then benches and writes OUT/report.{json,md,html}. A broken budget
-exits 3, like `speechopt bench`. `budgets: {max_wer_drift: 0.5}` (the old form) means `max_drift: {wer: 0.5}`.
+exits 3, like `speechopt bench`. OUT/recipe-state.json records what made each finished step (step, options,
+data, the source's checksum) and the artifact's checksum: with `--resume`, a rerun into OUT keeps every
+step whose record matches and whose files still verify, and runs the rest (a step that failed left no
+folder); a folder made otherwise is refused. `budgets: {max_wer_drift: 0.5}` (the old form) means `max_drift: {wer: 0.5}`.
 `also_data: [zoo:eval-hard]` measures quality on further sets too (`bench --also-data`), budgeted as
 `max_drift: {wer@eval-hard: 1.0}`.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from speechopt.errors import SpeechoptError
+
+STATE = "recipe-state.json"
 
 BENCH_KEYS = {"artifacts", "backends", "batch_sizes", "threads", "min_seconds", "min_iters", "max_utterances",
               "budgets", "reference", "also_data"}
@@ -186,8 +192,45 @@ def _check_budget_metrics(recipe: Recipe, model_path: Path) -> None:
     recipe.budgets.check_metrics(get_task(load_artifact(model_path).task).metrics)
 
 
-def run_recipe(recipe: Recipe, out: str | Path, log=print) -> dict:
-    """Run every step, then the bench; returns {id: artifact path, ..., "report": report or None}."""
+def _made_by(step: Step, source_checksum: str, data: str) -> dict:
+    """What a step's artifact depends on, in JSON terms (so that a record read back compares equal)."""
+    return json.loads(json.dumps({"step": step.step, "with": step.options, "from": source_checksum, "data": data},
+                                 default=str))
+
+
+def _read_state(out: Path) -> dict:
+    f = out / STATE
+    if not f.is_file():
+        return {}
+    try:
+        state = json.loads(f.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise SpeechoptError(f"{f}: not a recipe state file (JSON); remove it to run every step again") from None
+    return state if isinstance(state, dict) else {}
+
+
+def _kept(folder: Path, record: dict | None, made_by: dict) -> bool:
+    """Whether an earlier run's artifact at `folder` is this step's, unchanged; refuses a stranger."""
+    from speechopt.artifact import load_artifact
+
+    if not folder.exists():
+        return False
+    if not isinstance(record, dict) or record.get("made_by") != made_by:
+        raise SpeechoptError(f"{folder}: made by another recipe, other options or another source, not by this "
+                             "step: remove it to run the step again")
+    if load_artifact(folder).checksum != record.get("checksum"):  # load_artifact verifies every file
+        raise SpeechoptError(f"{folder}: its files changed since the run that made it: remove it to run the "
+                             "step again")
+    return True
+
+
+def run_recipe(recipe: Recipe, out: str | Path, log=print, resume: bool = False) -> dict:
+    """Run every step, then the bench; returns {id: artifact path, ..., "report": report or None}.
+
+    With `resume`, steps an earlier run into `out` finished (the state file says with what) are kept.
+    """
+    from speechopt.artifact import load_artifact
+    from speechopt.io import atomic_write_text
     from speechopt.steps.registry import StepContext, run_step
     from speechopt.zoo import resolve
 
@@ -195,14 +238,25 @@ def run_recipe(recipe: Recipe, out: str | Path, log=print) -> dict:
     paths: dict[str, Path] = {"model": resolve(recipe.model)}
     data = str(resolve(recipe.data))
     _check_budget_metrics(recipe, paths["model"])
-    for step in recipe.steps:
-        if (out / step.id).exists():
-            raise SpeechoptError(f"{out / step.id} already exists: run the recipe into an empty folder")
+    state = _read_state(out) if resume else {}
+    if not resume:
+        for step in recipe.steps:
+            if (out / step.id).exists():
+                raise SpeechoptError(f"{out / step.id} already exists: run the recipe into an empty folder, or "
+                                     "add --resume to keep the steps an earlier run of it finished")
     out.mkdir(parents=True, exist_ok=True)
     context = StepContext(data=data, log=log)
     for step in recipe.steps:
+        made_by = _made_by(step, load_artifact(paths[step.source]).checksum, data)
+        if resume and _kept(out / step.id, state.get(step.id), made_by):
+            log(f"[{recipe.name}] {step.id}: kept from an earlier run")
+            paths[step.id] = out / step.id
+            continue
         log(f"[{recipe.name}] {step.id}: {step.step} from {step.source}")
-        paths[step.id] = run_step(step.step, paths[step.source], out / step.id, step.settings, context).path
+        made = run_step(step.step, paths[step.source], out / step.id, step.settings, context)
+        paths[step.id] = made.path
+        state[step.id] = {"made_by": made_by, "checksum": made.checksum}
+        atomic_write_text(out / STATE, json.dumps(state, indent=2) + "\n")
     result: dict = {k: str(v) for k, v in paths.items()}
     result["report"] = None
     if recipe.bench is not None:

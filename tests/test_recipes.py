@@ -139,3 +139,39 @@ steps:
 def test_run_missing_recipe(tmp_path):
     r = CliRunner().invoke(app, ["run", str(tmp_path / "nope.yaml"), "-o", str(tmp_path / "o")])
     assert "recipe not found" in one_error_line(r)
+
+
+def test_resume_keeps_finished_steps_and_refuses_strangers(tmp_path, tiny_models, tiny_corpus):
+    # The second step fails (its calibration data does not exist): the first one's artifact stays, and a
+    # rerun with --resume keeps it rather than exporting again; a changed option is refused.
+    def recipe(calibration, opset=17):
+        return write(tmp_path, f"""
+name: tiny
+model: {tiny_models['crnn-ctc']}
+data: {tiny_corpus}
+steps:
+  - {{id: onnx, step: export, with: {{to: onnx, opset: {opset}}}}}
+  - {{id: qdq, step: quantize, from: onnx, with: {{method: static, calibration_data: {calibration}}}}}
+""")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["run", str(recipe(tmp_path / "missing")), "-o", str(out)])
+    assert r.exit_code == 1 and r.stderr.splitlines()[-1].startswith(f"error: {tmp_path / 'missing'}")
+    assert (out / "onnx" / "manifest.json").is_file() and not (out / "qdq").exists()
+    made = (out / "onnx" / "manifest.json").stat().st_mtime_ns
+
+    r = CliRunner().invoke(app, ["run", str(recipe(tiny_corpus)), "-o", str(out)])
+    assert "add --resume" in one_error_line(r)
+
+    r = CliRunner().invoke(app, ["run", str(recipe(tiny_corpus)), "-o", str(out), "--resume"])
+    assert r.exit_code == 0, r.output
+    assert "onnx: kept from an earlier run" in r.stderr
+    assert (out / "onnx" / "manifest.json").stat().st_mtime_ns == made
+    assert json.loads((out / "qdq" / "manifest.json").read_text())["lineage"]["history"] == ["export", "quantize"]
+    assert set(json.loads((out / "recipe-state.json").read_text())) == {"onnx", "qdq"}
+
+    r = CliRunner().invoke(app, ["run", str(recipe(tiny_corpus, opset=18)), "-o", str(out), "--resume"])
+    assert "made by another recipe, other options or another source" in one_error_line(r)
+
+    (out / "qdq" / "model.onnx").write_bytes(b"tampered")
+    r = CliRunner().invoke(app, ["run", str(recipe(tiny_corpus)), "-o", str(out), "--resume"])
+    assert r.exit_code == 1 and "model.onnx: checksum mismatch" in r.stderr.splitlines()[-1]

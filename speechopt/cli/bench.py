@@ -98,6 +98,8 @@ def bench_cmd(
 def run_cmd(
     recipe: Path = typer.Argument(..., help="A recipe YAML (see recipes/)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the step artifacts and the reports."),
+    resume: bool = typer.Option(False, "--resume", help="Keep the steps an earlier run into OUT finished "
+                                "(same options, same source, files verified); run the rest."),
 ) -> None:
     """Run a recipe: steps that make variants, then a bench.
 
@@ -106,7 +108,7 @@ def run_cmd(
     from speechopt.recipes import load_recipe, run_recipe
 
     r = load_recipe(recipe)
-    result = run_recipe(r, out, log=to_stderr)
+    result = run_recipe(r, out, log=to_stderr, resume=resume)
     report = result["report"]
     if report is None:
         typer.echo(f"{r.name}: wrote {', '.join(k for k in result if k not in ('model', 'report'))} under {out}")
