@@ -13,6 +13,8 @@ reads them from there, and frames per token are exact (`token_frames`): the phon
 the final mark and the end token. At synthesis time the text is phonemized by espeak-ng (a few ms a
 sentence; cached). A phoneme the vocabulary lacks is looked up without its stress mark, else refused in one
 line naming it.
+Characters the character front end refuses (digits, symbols, other letters) reach espeak-ng here, which
+reads most aloud in its own words and skips a few: `outside_characters` says which, for `synth` to report.
 """
 
 from __future__ import annotations
@@ -79,6 +81,20 @@ class PhonemeTokenizer:
         if all(self.vocabulary[i].startswith("_") or self.vocabulary[i] in FINAL_MARKS.values() for i in ids):
             raise SpeechoptError(f"text {text!r} has nothing to speak")
         return ids + [self.eos_id]
+
+    def outside_characters(self, text: str) -> dict[str, list[str]]:
+        """The characters of `text` outside the character front end's set (a-z ' space , . ? !), in order of
+        appearance. This front end does not refuse them: espeak-ng reads most aloud in its own words ("%" as
+        "percent", "4" as "four", "é" as a letter in a word) and skips a few. {"spelled": those it speaks on
+        their own, "dropped": those it gives no phoneme for}."""
+        from speechopt.tts_text import DEFAULT_TTS_VOCAB, normalize_tts_text
+
+        allowed = set(DEFAULT_TTS_VOCAB)
+        out: dict[str, list[str]] = {"spelled": [], "dropped": []}
+        for c in dict.fromkeys(c for c in normalize_tts_text(text) if c not in allowed):
+            spoken = [p for p in phonemize(normalize_tts_text(c), self._voice()) if not p.startswith("_")]
+            out["spelled" if spoken else "dropped"].append(c)
+        return out
 
     def decode(self, ids) -> str:
         return " ".join(self.vocabulary[int(i)] for i in ids if int(i) not in (self.pad_id, self.eos_id))

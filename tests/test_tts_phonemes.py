@@ -148,3 +148,27 @@ def test_silent_tail_tokens_need_not_be_reached(corpus):
     for n, length, r in zip(spoken, Data.lengths, rows):
         assert n < length and not r["phonemes"][n - 1].startswith("_")
     assert spoken_lengths(TtsTokenizer(), Data) == Data.lengths  # characters: unchanged
+
+
+def test_characters_outside_the_set_are_named_spelled_or_dropped(tmp_path):
+    """The phoneme front end hands every character to espeak-ng; synth says which were outside a-z ' , . ? !
+    and whether espeak-ng spoke them ("%" as "percent") or gave them no phoneme (a bullet), in the warning
+    and in the JSON."""
+    from typer.testing import CliRunner
+
+    from speechopt.artifact import load_artifact
+    from speechopt.cli import app
+    from speechopt.models.tts.artifact import tokenizer_of
+    from speechopt.zoo import resolve
+
+    tok = tokenizer_of(load_artifact(resolve("zoo:fastspeech")))
+    assert tok.outside_characters("Hello world, it's 5%.") == {"spelled": ["5", "%"], "dropped": []}
+    assert tok.outside_characters("a \u2022 b \u2022 c") == {"spelled": [], "dropped": ["\u2022"]}
+
+    r = CliRunner().invoke(app, ["synth", "zoo:fastspeech", "--text", "one \u2022 two %", "-o",
+                                 str(tmp_path / "a.wav"), "--json"])
+    assert r.exit_code == 0, r.output
+    assert "'%' (U+0025); espeak-ng reads them aloud" in r.stderr
+    assert "'\u2022' (U+2022); espeak-ng speaks nothing for them: dropped" in r.stderr
+    result = json.loads(r.stdout)["results"][0]
+    assert result["outside_characters"] == {"spelled": ["%"], "dropped": ["\u2022"]}

@@ -84,13 +84,36 @@ def write_wav_atomic(path: Path, audio: np.ndarray, sample_rate: int) -> None:
         raise
 
 
+def _outside_characters(artifact, texts: list[str], warn) -> list[dict | None]:
+    """Per sentence, what the phoneme front end did with characters the character front end would refuse
+    (None under the character front end, which refuses them in `load_tts_data`), with a warning line each."""
+    from speechopt.models.tts.artifact import tokenizer_of
+
+    tokenizer = tokenizer_of(artifact)
+    if not hasattr(tokenizer, "outside_characters"):
+        return [None] * len(texts)
+    out = []
+    for i, text in enumerate(texts):
+        found = tokenizer.outside_characters(text)
+        out.append(found)
+        for how, chars in found.items():
+            if chars and warn is not None:
+                named = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in chars)
+                what = "espeak-ng reads them aloud in its own words" if how == "spelled" else \
+                    "espeak-ng speaks nothing for them: dropped"
+                warn(f"warning: sentence {i + 1} ({text[:40]!r}) has characters outside a-z ' , . ? !: {named}; "
+                     f"{what}")
+    return out
+
+
 def synthesize(artifact_path, texts: list[str] | None = None, texts_file=None, out=None, vocoder: str | None = None,
                device: str = "cpu", threads: int | None = None, prenet_seed: int | None = 0,
                gate_threshold: float = 0.5, max_steps: int | None = None, n_iter: int = 32, warn=None) -> dict:
     """Synthesize `texts` (or the sentences of `texts_file`: text lines or a TTS manifest) to WAVs under `out`.
 
     Returns {"artifact", "format", "vocoder", "results": [{text, file, audio_seconds, seconds, acoustic_seconds,
-    vocoder_seconds, rtf, steps, gate_fired}], "total_seconds", "audio_seconds", "rtf", "rtf_definition"}.
+    vocoder_seconds, rtf, steps, gate_fired[, outside_characters: {spelled, dropped} under the phoneme front
+    end]}], "total_seconds", "audio_seconds", "rtf", "rtf_definition"}.
     `vocoder`: None or "griffin-lim" (`n_iter` iterations, the acoustic model's mel settings) or a vocoder
     artifact; `artifact_path` may be a pipeline (then "acoustic" names its acoustic model and `vocoder` must be
     None). "vocoder" in the result is `Vocoder.describe()` (with the artifact path and checksum if any).
@@ -109,6 +132,7 @@ def synthesize(artifact_path, texts: list[str] | None = None, texts_file=None, o
         raise SpeechoptError(f"threads must be a positive integer, got {threads}")
     given, artifact, task, voc = _open_tts(artifact_path, vocoder, n_iter)
     data = load_tts_data(artifact, texts if texts is not None else texts_file)
+    outside = _outside_characters(artifact, data.texts, warn)
     paths = output_paths(out, len(data), None if texts is not None else data.names)
     mel_config = mel_config_of(artifact)
     settings = SynthesisSettings(gate_threshold=gate_threshold, max_steps=max_steps, prenet_seed=prenet_seed)
@@ -127,6 +151,8 @@ def synthesize(artifact_path, texts: list[str] | None = None, texts_file=None, o
                             "seconds": t2 - t0, "acoustic_seconds": t1 - t0, "vocoder_seconds": t2 - t1,
                             "rtf": seconds / (t2 - t0) if t2 > t0 else None, "steps": out_i["steps"],
                             "frames": len(out_i["mel"]), "gate_fired": out_i["gate_fired"]})
+            if outside[i] is not None:
+                results[-1]["outside_characters"] = outside[i]
             audios.append(audio)
             if not out_i["gate_fired"] and warn is not None:
                 warn(f"warning: sentence {i + 1} ({data.texts[i][:40]!r}) never fired the stop gate; cut at the cap "
