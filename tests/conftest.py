@@ -67,3 +67,24 @@ def one_error_line(result, code=1) -> str:
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert "Traceback" not in result.output
     return lines[0]
+
+
+def assert_scheduled_sampling(m, tokens, lengths, mels, steps: int = 5):
+    """For an attention model (Tacotron 2, Tacotron): feedback=1 feeds every step the model's own last frame,
+    the free-running decoder (same steps, dropout off); a vanishing feedback is teacher forcing; in between,
+    gradients still flow through the mixed batch. `steps`: decoder steps (frames / reduction)."""
+    import torch
+
+    ones = [torch.ones(tokens.shape[0], steps, s) for s in m.prenet.sizes]
+    with torch.no_grad():
+        own = m(tokens, lengths, mels, prenet_masks=ones, feedback=1.0)[0]
+        teacher = m(tokens, lengths, mels, prenet_masks=ones)[0]
+        same = m(tokens, lengths, mels, prenet_masks=ones, feedback=1e-9)[0]
+        free = m.infer(tokens, lengths, max_steps=steps, gate_threshold=1.1, prenet_seed=None)
+    assert torch.allclose(own, free["mel_before_postnet"], atol=1e-5)
+    assert torch.allclose(same, teacher, atol=1e-6) and not torch.allclose(own, teacher, atol=1e-3)
+    m.train()
+    torch.manual_seed(3)
+    mel, post = m(tokens, lengths, mels, feedback=0.5)[:2]
+    (mel.abs().mean() + post.abs().mean()).backward()
+    assert m.embedding.weight.grad is not None and m.projection.weight.grad.abs().sum() > 0

@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import assert_scheduled_sampling
 from torch import nn
 
 from speechopt.errors import SpeechoptError
@@ -173,23 +174,9 @@ def test_infer_stops_per_sentence_and_zeroes_past_each_end():
 
 
 def test_scheduled_sampling_feeds_the_models_own_frames():
-    """As for Tacotron 2: feedback=1 is the free-running decoder (same steps, dropout off), a vanishing
-    feedback is teacher forcing, and gradients flow through a mixed batch."""
+    """As for Tacotron 2 (conftest.assert_scheduled_sampling)."""
     m = _randomize_batchnorm(_model())
-    tokens, lengths, mels = _batch()
-    ones = [torch.ones(3, 5, s) for s in m.prenet.sizes]
-    with torch.no_grad():
-        own, _, _, _ = m(tokens, lengths, mels, prenet_masks=ones, feedback=1.0)
-        teacher, _, _, _ = m(tokens, lengths, mels, prenet_masks=ones)
-        same, _, _, _ = m(tokens, lengths, mels, prenet_masks=ones, feedback=1e-9)
-        free = m.infer(tokens, lengths, max_steps=5, gate_threshold=1.1, prenet_seed=None)
-    assert torch.allclose(own, free["mel_before_postnet"], atol=1e-5)
-    assert torch.allclose(same, teacher, atol=1e-6) and not torch.allclose(own, teacher, atol=1e-3)
-    m.train()
-    torch.manual_seed(3)
-    mel, post, _, _ = m(tokens, lengths, mels, feedback=0.5)
-    (mel.abs().mean() + post.abs().mean()).backward()
-    assert m.embedding.weight.grad is not None and m.projection.weight.grad.abs().sum() > 0
+    assert_scheduled_sampling(m, *_batch())
 
 
 def test_infer_cap_and_min_steps():

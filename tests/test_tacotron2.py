@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from conftest import assert_scheduled_sampling
 
 from speechopt.models.tts.alignment import alignment_health
 from speechopt.models.tts.layers import lengths_to_mask
@@ -42,23 +43,9 @@ def test_forward_shapes(r):
 
 
 def test_scheduled_sampling_feeds_the_models_own_frames():
-    """feedback=1 feeds every step the model's own last frame: the free-running decoder (same steps, dropout
-    off); feedback=0 is teacher forcing; in between, gradients still flow and the output differs from both."""
+    """conftest.assert_scheduled_sampling: own frames, teacher forcing, gradients."""
     m = _model()
-    tokens, lengths, mels = _batch()
-    ones = [torch.ones(3, 5, s) for s in m.prenet.sizes]
-    with torch.no_grad():
-        own, _, _, _ = m(tokens, lengths, mels, prenet_masks=ones, feedback=1.0)
-        teacher, _, _, _ = m(tokens, lengths, mels, prenet_masks=ones)
-        same, _, _, _ = m(tokens, lengths, mels, prenet_masks=ones, feedback=1e-9)
-        free = m.infer(tokens, lengths, max_steps=5, gate_threshold=1.1, prenet_seed=None)
-    assert torch.allclose(own, free["mel_before_postnet"], atol=1e-5)
-    assert torch.allclose(same, teacher, atol=1e-6) and not torch.allclose(own, teacher, atol=1e-3)
-    m.train()
-    torch.manual_seed(3)
-    mel, post, gate, _ = m(tokens, lengths, mels, feedback=0.5)
-    (mel.abs().mean() + post.abs().mean()).backward()
-    assert m.embedding.weight.grad is not None and m.projection.weight.grad.abs().sum() > 0
+    assert_scheduled_sampling(m, *_batch())
 
 
 def test_feedback_is_checked():
