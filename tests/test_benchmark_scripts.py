@@ -147,6 +147,31 @@ def test_tts_benchmarks_run_end_to_end(tmp_path, monkeypatch):
 
 
 @pytest.mark.usefixtures("one_thread")
+def test_wavenet_step_profile_counts_the_graphs_nodes(tmp_path, monkeypatch):
+    import torch
+
+    from speechopt.audio.mel import MelConfig
+    from speechopt.models.pytorch import save_pytorch_artifact
+    from speechopt.models.registry import build_model
+    from speechopt.steps.export import export_model
+
+    config = {"layers": 4, "dilation_cycle": 2, "residual_channels": 8, "gate_channels": 8, "skip_channels": 8,
+              "cond_channels": 4}
+    torch.manual_seed(0)
+    wn = save_pytorch_artifact(tmp_path / "wn", build_model("wavenet", config).eval(), "wavenet", config,
+                               {"mel": MelConfig().to_dict()})
+    export_model(wn.path, "onnx", tmp_path / "wn-onnx")
+    out = tmp_path / "profile"
+    monkeypatch.setattr(sys, "argv", ["wavenet_step_profile.py", "--onnx", str(tmp_path / "wn-onnx"), "--repeats",
+                                      "1", "--calls", "20", "--out", str(out)])
+    runpy.run_path(str(BENCHMARKS / "wavenet_step_profile.py"), run_name="__main__")
+    r = json.loads(out.with_suffix(".json").read_text())
+    assert r["nodes"]["Tanh"] == r["nodes"]["Sigmoid"] == 4  # one gate a layer
+    assert r["step_ms"] > 0 and r["identity_ms"] > 0 and r["matmul_macs"] > 0
+    assert "us a node" in out.with_suffix(".md").read_text()
+
+
+@pytest.mark.usefixtures("one_thread")
 def test_chunked_asr_writes_the_streaming_table(tmp_path, tiny_models, tiny_corpus, monkeypatch):
     out = tmp_path / "chunked"
     monkeypatch.setattr(sys, "argv", ["chunked_asr.py", "--models", str(tiny_models["separable-ctc"]), "--data",
