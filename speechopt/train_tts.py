@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import sys
@@ -293,10 +294,12 @@ def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = Fa
         if settings.arch == "fastspeech":
             from speechopt.train_fastspeech import describe_validation, validation_score
 
-            score, described = validation_score(metrics), describe_validation(metrics)
+            scored = validation_score
+            described = describe_validation(metrics)
         else:
-            quality = -metrics["roundtrip_cer"] if settings.select_on == "roundtrip" else -metrics["val_l1_post"]
-            score = [round(min(metrics["gate_fired"], metrics["monotonic"]), 3), quality]
+            from speechopt.train_attention import validation_score
+
+            scored = functools.partial(validation_score, select_on=settings.select_on)
             described = (f"val L1 {metrics['val_l1']:.3f} post {metrics['val_l1_post']:.3f} "
                          f"gate {metrics['val_gate']:.3f} guided {metrics.get('val_guided', 0):.3f} | free-run on {metrics['val_infer']}: gate fired "
                          f"{metrics['gate_fired']:.0%} monotonic {metrics['monotonic']:.0%} diagonality "
@@ -305,7 +308,9 @@ def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = Fa
                             if "roundtrip_cer" in metrics else ""))
         # a run resumed with another selection criterion starts its best anew (the scores do not compare)
         best = progress["best"] if (progress["best"] or {}).get("select_on", "l1") == settings.select_on else None
-        improved = best is None or score >= best["score"]
+        # the best's score is recomputed from its metrics, so a run resumed under a changed rule compares alike
+        score = scored(entry)
+        improved = best is None or score >= scored(best["metrics"])
         log(f"validation step {progress['step']} epoch {progress['epoch']} ({progress['elapsed'] / 60:.1f} min): "
             f"{described}{' (best so far, saved)' if improved else ''}")
         if improved:
