@@ -177,7 +177,7 @@ tacotron-ss)
   # (recipes/train-reference-models.sh stage 7); 1.1 steps a second. Stopped after its 30-minute validation
   # (round-trip CER 59% -> 48% -> 36%, only the first kept: the selection then ranked alignment health
   # first) and resumed at 08:07 with the same command plus --resume under the fixed selection (CER alone).
-  # Ended 09:32: step 5,000-odd, best validation round trip 43.3% WER / 13.2% CER (90 min); on zoo:tts-eval
+  # Ended 09:32: 6,935 steps, best validation round trip 43.3% WER / 13.2% CER (90 min); on zoo:tts-eval
   # 47.94% / 15.14% (was 108.37%). Bundled: speechopt zoo add $RUNS/tacotron-ss --name tacotron --overwrite
   background "$RUNS/tacotron-ss.log" $SO train tts --arch tacotron --init-from zoo:tacotron \
     --data "$DATA/train" --val-data "$DATA/val" -o "$RUNS/tacotron-ss" --time-budget 100 --lr 5e-4 \
