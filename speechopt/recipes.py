@@ -182,14 +182,13 @@ def load_recipe(path: str | Path) -> Recipe:
                   steps, bench, budgets)
 
 
-def _check_budget_metrics(recipe: Recipe, model_path: Path) -> None:
+def _check_budget_metrics(recipe: Recipe, model) -> None:
     """Metric names are the task's to know: checked on the model before the first step, not after the last."""
     if recipe.budgets is None or not recipe.budgets.max_drift:
         return
-    from speechopt.artifact import load_artifact
     from speechopt.tasks import get_task
 
-    recipe.budgets.check_metrics(get_task(load_artifact(model_path).task).metrics)
+    recipe.budgets.check_metrics(get_task(model.task).metrics)
 
 
 def _made_by(step: Step, source_checksum: str, data: str) -> dict:
@@ -237,7 +236,8 @@ def run_recipe(recipe: Recipe, out: str | Path, log=print, resume: bool = False)
     out = Path(out)
     paths: dict[str, Path] = {"model": resolve(recipe.model)}
     data = str(resolve(recipe.data))
-    _check_budget_metrics(recipe, paths["model"])
+    model = load_artifact(paths["model"])
+    _check_budget_metrics(recipe, model)
     state = _read_state(out) if resume else {}
     if not resume:
         for step in recipe.steps:
@@ -246,15 +246,17 @@ def run_recipe(recipe: Recipe, out: str | Path, log=print, resume: bool = False)
                                      "add --resume to keep the steps an earlier run of it finished")
     out.mkdir(parents=True, exist_ok=True)
     context = StepContext(data=data, log=log)
+    # each artifact's checksum, known when it is made or kept: no step's source is hashed twice
+    checksums = {"model": model.checksum}
     for step in recipe.steps:
-        made_by = _made_by(step, load_artifact(paths[step.source]).checksum, data)
+        made_by = _made_by(step, checksums[step.source], data)
         if resume and _kept(out / step.id, state.get(step.id), made_by):
             log(f"[{recipe.name}] {step.id}: kept from an earlier run")
-            paths[step.id] = out / step.id
+            paths[step.id], checksums[step.id] = out / step.id, state[step.id]["checksum"]
             continue
         log(f"[{recipe.name}] {step.id}: {step.step} from {step.source}")
         made = run_step(step.step, paths[step.source], out / step.id, step.settings, context)
-        paths[step.id] = made.path
+        paths[step.id], checksums[step.id] = made.path, made.checksum
         state[step.id] = {"made_by": made_by, "checksum": made.checksum}
         atomic_write_text(out / STATE, json.dumps(state, indent=2) + "\n")
     result: dict = {k: str(v) for k, v in paths.items()}
