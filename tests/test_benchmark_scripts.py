@@ -217,6 +217,47 @@ def test_fastspeech_limits_separates_durations_from_mels(tmp_path, monkeypatch):
     assert rows[2]["mcd_db"] < 1e-6  # every bin swapped in: the true mel, over the aligned frames
 
 
+@pytest.mark.usefixtures("one_thread")
+def test_roundtrip_errors_splits_the_round_trip_per_sentence(tmp_path, monkeypatch):
+    """A tiny untrained FastSpeech on 3 sentences: one row per scoring, the same three audios in each."""
+    import torch
+
+    from speechopt.audio.mel import MelConfig
+    from speechopt.data.tts_corpus import TtsSynthSettings, synth_tts_corpus
+    from speechopt.models.pytorch import save_pytorch_artifact
+    from speechopt.models.registry import build_model
+    from speechopt.models.tts.artifact import tts_fields
+    from speechopt.tts_text import TtsTokenizer
+
+    corpus = tmp_path / "c"
+    synth_tts_corpus(corpus, TtsSynthSettings(num=3, seed=0))
+    tok = TtsTokenizer()
+    config = dict(vocab_size=len(tok), n_mels=80, d_model=16, heads=2, ffn_dim=24, encoder_layers=1,
+                  decoder_layers=1, predictor_channels=16)
+    torch.manual_seed(0)
+    art = save_pytorch_artifact(tmp_path / "fs", build_model("fastspeech", config).eval(), "fastspeech", config,
+                                tts_fields(tok, MelConfig()))
+    out = tmp_path / "errors"
+    monkeypatch.setattr(sys, "argv", ["roundtrip_errors.py", "--model", str(art.path), "--data", str(corpus),
+                                      "--pad-ms", "50", "--out", str(out)])
+    runpy.run_path(str(BENCHMARKS / "roundtrip_errors.py"), run_name="__main__")
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert [r["decoder"] for r in result["rows"]] == ["greedy", "lexicon", "greedy, 50 ms pads"]
+    for r in result["rows"]:
+        assert 0.0 <= r["worst_10pct_share"] <= r["worst_25pct_share"] <= 1.0
+        assert set(r["first_word_missed"]) == {"synthesis", "vocoder copy", "own audio"}
+    assert len(result["sentences"]) == 3 and "| greedy, 50 ms pads |" in out.with_suffix(".md").read_text()
+
+
+def test_roundtrip_error_shares_and_edge_words():
+    import numpy as np
+
+    script = runpy.run_path(str(BENCHMARKS / "roundtrip_errors.py"))
+    assert script["concentration"](np.array([3, 1, 0, -2]), 0.25) == 0.75  # the worst of 4 holds 3 of 4
+    assert script["concentration"](np.array([0, -1]), 0.5) == 0.0
+    assert script["edge_misses"](["pull grass now.", "it cow."], ["pll grass now", "it"]) == (1, 1)
+
+
 def test_training_curve_lists_every_validation(tmp_path, monkeypatch):
     run = tmp_path / "run"
     (run / "train-state").mkdir(parents=True)
