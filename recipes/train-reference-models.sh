@@ -195,3 +195,13 @@ $SO distill zoo:crnn-ctc --student-arch lstm-ctc --init-from zoo:lstm-ctc --data
 # As run: validation 48.75% after the first epoch, 8.21% at the end (averaging 8.49%, discarded); zoo:eval
 # 6.94% greedy, 3.01% with the lexicon decoder (was 67.16% / 30.90%). Bundled:
 $SO zoo add runs/lstm-ctc-distilled --name lstm-ctc --overwrite
+
+# ---- Stage 8 (session 12, an Intel Xeon with AVX-512 VNNI and AMX; issue 14 part 3): a third cycle of the
+# conv student (zoo:separable-ctc-student, 10.76% on zoo:eval), since its training loss and validation WER
+# were still falling when cycle 2's learning rate decayed: from its weights, on 32,000 fresh utterances
+# (seed 4), the same recipe as cycle 2 over 90 minutes. As run: started 10:59 UTC beside
+# recipes/train-tts-models.sh tacotron-ss2, one thread each.
+[ -f corpus/train-wide5/manifest.jsonl ] || $SO data synth --out corpus/train-wide5 --num 32000 --seed 4 --split train
+$SO distill zoo:crnn-ctc --init-from zoo:separable-ctc-student --data corpus/train-wide5 --val-data corpus/dev \
+  --alpha 0.5 --temperature 2 --lr 1e-3 --seed 9 --threads 1 --val-every 10 --time-budget 90 --average 5 \
+  -o runs/separable-ctc-student3 > runs/separable-ctc-student3.log 2>&1

@@ -183,11 +183,21 @@ tacotron-ss)
     --data "$DATA/train" --val-data "$DATA/val" -o "$RUNS/tacotron-ss" --time-budget 100 --lr 5e-4 \
     --feedback 0.5 --select-on roundtrip --val-every 10 --config reduction=3 --threads 1
   ;;
+tacotron-ss2)
+  # Session 12 (an Intel Xeon with AVX-512 VNNI and AMX; the earlier run folders were gone): a second cycle of
+  # tacotron-ss from zoo:tacotron (47.94%), since its validation CER was still falling when the learning rate
+  # decayed: a fresh Adam and cosine (peak 5e-4) over 90 minutes, the same sampling and selection.
+  # Writes $RUNS/tacotron-ss2. As run: started 10:55 UTC beside the stage-8 conv student
+  # (recipes/train-reference-models.sh), one thread each.
+  background "$RUNS/tacotron-ss2.log" $SO train tts --arch tacotron --init-from zoo:tacotron \
+    --data "$DATA/train" --val-data "$DATA/val" -o "$RUNS/tacotron-ss2" --time-budget 90 --lr 5e-4 \
+    --feedback 0.5 --select-on roundtrip --val-every 10 --config reduction=3 --threads 1
+  ;;
 *)
   echo "usage: $0 STAGE   (corpora, smoke, tacotron2, tacotron2-resume, fastspeech, fastspeech-phonemes,"
   echo "                   wavenet, wavenet-resume, tacotron, tacotron2-ss, tacotron2-more, tacotron2-more-resume,"
   echo "                   fastspeech-more, tacotron2-cycle2, fastspeech-postnet,"
-  echo "                   tacotron2-cycle3, tacotron-ss)"
+  echo "                   tacotron2-cycle3, tacotron-ss, tacotron-ss2)"
   exit 2
   ;;
 esac
