@@ -52,6 +52,26 @@ class TrainSettings:
     max_utterances: int | None = None
     init_from: str | None = None  # a pytorch artifact of the same architecture: fine-tune its weights
     average: int = 1  # average the weights of this many best validation checkpoints at the end (1: off)
+    precision: str = "fp32"  # bf16: forward passes under CPU autocast (weights, optimizer and loss stay fp32)
+
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def bf16_hardware() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX); elsewhere oneDNN emulates it, slowly."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+
+
+def autocast(precision: str):
+    """The context a forward pass runs in: CPU autocast to bf16 (matmuls, convolutions, LSTMs) or nothing."""
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def save_train_state(state_dir: Path, model, optim, progress: dict) -> None:
@@ -253,6 +273,11 @@ def train_asr(settings: TrainSettings, data: str | Path, out: str | Path, val_da
         torch.set_num_threads(settings.threads)
     if settings.epochs is None and settings.time_budget_min is None and settings.max_steps is None:
         raise SpeechoptError("give --epochs, --max-steps or --time-budget")
+    if settings.precision not in PRECISIONS:
+        raise SpeechoptError(f"--precision is {' or '.join(PRECISIONS)}, not {settings.precision!r}")
+    if settings.precision == "bf16" and not bf16_hardware():
+        log("warning: this CPU has no native bf16 (avx512_bf16 or amx_bf16): bf16 training is emulated and "
+            "slower than fp32")
     random.seed(settings.seed)
     np.random.seed(settings.seed)
     torch.manual_seed(settings.seed)
@@ -334,7 +359,9 @@ def train_asr(settings: TrainSettings, data: str | Path, out: str | Path, val_da
                 feats = spec_augment(feats, lengths, rng)
             for g in optim.param_groups:
                 g["lr"] = settings.lr * lr_factor(schedule_progress(), settings.warmup)
-            log_probs, out_lengths = model(feats, lengths)
+            with autocast(settings.precision):
+                log_probs, out_lengths = model(feats, lengths)
+            log_probs = log_probs.float()  # the losses in fp32: a no-op at fp32
             loss = ctc(log_probs.transpose(0, 1), targets, out_lengths, target_lengths)
             if distill is not None:
                 loss = distill(loss, log_probs, feats, lengths)
@@ -388,7 +415,7 @@ def train_asr(settings: TrainSettings, data: str | Path, out: str | Path, val_da
         out, model, settings.arch, config, manifest_fields(fconf, tokenizer),
         step="distill" if teacher is not None else ("finetune" if settings.init_from else "train"), parent=parent,
         settings={**asdict(settings), "data": str(data), "val_data": str(val_data),
-                  "steps": progress["step"], "train_minutes": round(progress["elapsed"] / 60, 2),
+                  "steps": progress["step"], "train_minutes": round(progress["elapsed"] / 60, 4),
                   "history": progress["history"], "averaged": averaged, **(extra_settings or {})},
         metrics={"val_wer": final["wer"], "val_cer": final["cer"], "val_data": str(val_data)},
         overwrite=overwrite,

@@ -258,6 +258,18 @@ def test_roundtrip_error_shares_and_edge_words():
     assert script["edge_misses"](["pull grass now.", "it cow."], ["pll grass now", "it"]) == (1, 1)
 
 
+@pytest.mark.usefixtures("one_thread")
+def test_training_precision_times_both_precisions(tmp_path, tiny_corpus, monkeypatch):
+    out = tmp_path / "precision"
+    monkeypatch.setattr(sys, "argv", ["training_precision.py", "--data", str(tiny_corpus), "--val-data",
+                                      str(tiny_corpus), "--steps", "2", "--repeats", "1", "--runs", "separable",
+                                      "--out", str(out)])
+    runpy.run_path(str(BENCHMARKS / "training_precision.py"), run_name="__main__")
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert [(r["precision"], r["steps"]) for r in result["runs"]] == [("fp32", 2), ("bf16", 2)]
+    assert "| separable-ctc, distill from crnn-ctc |" in out.with_suffix(".md").read_text()
+
+
 def test_training_curve_lists_every_validation(tmp_path, monkeypatch):
     run = tmp_path / "run"
     (run / "train-state").mkdir(parents=True)

@@ -80,3 +80,19 @@ def test_frame_rate_mismatch_is_refused():
 
     with pytest.raises(SpeechoptError, match="equal frame rates"):
         check_student(Full(), Half(), 64, 29, 29)
+
+
+def test_kl_hook_in_bf16_stays_near_fp32():
+    """The teacher's forward pass in bf16 moves the loss by bf16 rounding only; the KL itself is fp32."""
+    from speechopt.models.registry import build_model
+
+    torch.manual_seed(0)
+    teacher = build_model("cnn-ctc", {"channels": 16, "blocks": 1}).eval()
+    student = build_model("cnn-ctc", {"channels": 16, "blocks": 1}).eval()
+    feats, lengths = torch.randn(2, 30, 64), torch.tensor([30, 20])
+    lp, _ = student(feats, lengths)
+    ctc = torch.tensor(1.5)
+    full = kl_hook(teacher, 2.0, 0.5)(ctc, lp, feats, lengths)
+    half = kl_hook(teacher, 2.0, 0.5, "bf16")(ctc, lp, feats, lengths)
+    assert half.dtype == torch.float32
+    assert half.item() == pytest.approx(full.item(), rel=0.02)

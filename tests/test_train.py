@@ -117,3 +117,25 @@ def test_checkpoint_averaging_keeps_n_best_and_records_the_choice(tmp_path, tiny
     assert averaged["used"] == (averaged["val_wer"] <= best_single)
     assert art.manifest["metrics"]["val_wer"] == (averaged["val_wer"] if averaged["used"] else best_single)
     assert any("average of 2 best checkpoints" in m for m in logs)
+
+
+def test_bf16_training_keeps_fp32_weights_and_records_the_precision(tmp_path, tiny_corpus):
+    """--precision bf16: forward passes under CPU autocast; the artifact's weights are fp32 and its lineage
+    says bf16. (Whether bf16 trains as well as fp32 is a question for a full run, not for this test.)"""
+    import torch
+
+    from speechopt.models.pytorch import load_pytorch_model
+
+    settings = TrainSettings(arch="crnn-ctc", config={"conv_channels": 4, "proj": 16, "hidden": 16, "layers": 1},
+                             epochs=1, threads=1, precision="bf16")
+    art = load_artifact(train_asr(settings, tiny_corpus, tmp_path / "m", val_data=tiny_corpus, log=lambda m: None).path)
+    assert art.manifest["lineage"]["settings"]["precision"] == "bf16"
+    assert all(p.dtype == torch.float32 for p in load_pytorch_model(art).parameters())
+    assert art.manifest["metrics"]["val_wer"] >= 0.0
+
+
+def test_unknown_precision_is_refused(tmp_path, tiny_corpus):
+    with pytest.raises(SpeechoptError, match="--precision is fp32 or bf16"):
+        train_asr(TrainSettings(arch="cnn-ctc", config={"channels": 8, "blocks": 1}, epochs=1, precision="fp16"),
+                  tiny_corpus, tmp_path / "m", val_data=tiny_corpus, log=lambda m: None)
+    assert not (tmp_path / "m").exists()

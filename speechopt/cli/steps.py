@@ -153,6 +153,8 @@ def distill_cmd(
     init_from: Optional[str] = typer.Option(None, help="Start the student from these weights (e.g. a structured-pruned "
                                             "teacher); its architecture and configuration become the student's."),
     average: int = typer.Option(1, help="Average the N best validation checkpoints at the end (kept only if no worse)."),
+    precision: str = typer.Option("fp32", help="fp32, or bf16: the student's and teacher's forward passes under "
+                                  "CPU autocast (faster on CPUs with AMX or AVX-512 BF16; losses stay fp32)."),
     seed: int = typer.Option(0),
     threads: Optional[int] = threads_option(),
     resume: bool = typer.Option(False),
@@ -167,7 +169,7 @@ def distill_cmd(
     from speechopt.zoo import resolve
 
     ts = TrainSettings(arch=student_arch, lr=lr, epochs=epochs, max_steps=max_steps, time_budget_min=time_budget,
-                       val_every_min=val_every, seed=seed, threads=threads, average=average,
+                       val_every_min=val_every, seed=seed, threads=threads, average=average, precision=precision,
                        init_from=str(resolve(init_from)) if init_from else None)
     settings = DistillSettings(student_arch, parse_kv(student_config), temperature, alpha)
     art = distill(resolve(teacher), settings, ts, resolve(data), resolve(val_data), out, resume=resume,

@@ -37,6 +37,8 @@ def train_asr_cmd(
     spec_augment: bool = typer.Option(True, help="Augmentation: SpecAugment time and frequency masks."),
     average: int = typer.Option(1, help="Average the weights of the N best validation checkpoints at the end; kept "
                                 "only if it validates no worse than the best one (1: off)."),
+    precision: str = typer.Option("fp32", help="fp32, or bf16: forward passes under CPU autocast (about 2x "
+                                  "faster steps for the CRNN on AMX CPUs; weights and losses stay fp32)."),
     resume: bool = typer.Option(False, help="Resume from OUT.train-state if present."),
     overwrite: bool = typer.Option(False),
 ) -> None:
@@ -49,6 +51,7 @@ def train_asr_cmd(
         lr=lr, epochs=epochs, max_steps=max_steps, time_budget_min=time_budget, val_every_min=val_every,
         batch_frames=batch_frames, seed=seed, threads=threads, max_utterances=max_utterances, freq_warp=freq_warp,
         spec_augment=spec_augment, init_from=str(resolve(init_from)) if init_from else None, average=average,
+        precision=precision,
     )
     artifact = train_asr(settings, resolve(data), out, val_data=resolve(val_data), resume=resume, overwrite=overwrite,
                          log=to_stderr)

@@ -38,14 +38,18 @@ def check_student(teacher_model, student_model, n_features: int, teacher_vocab: 
                              "teacher's time subsampling)")
 
 
-def kl_hook(teacher_model, temperature: float, alpha: float):
-    """A `train_asr` loss hook adding the temperature-softened KL to the teacher's posteriors."""
+def kl_hook(teacher_model, temperature: float, alpha: float, precision: str = "fp32"):
+    """A `train_asr` loss hook adding the temperature-softened KL to the teacher's posteriors; the teacher's
+    forward pass runs at `precision` (the student's), the KL in fp32."""
     import torch
 
+    from speechopt.train import autocast
+
     def hook(ctc_loss, student_log_probs, feats, lengths):
-        with torch.no_grad():
+        with torch.no_grad(), autocast(precision):
             teacher_log_probs, out_lengths = teacher_model(feats, lengths)
-            t = torch.log_softmax(teacher_log_probs / temperature, dim=-1)
+        with torch.no_grad():
+            t = torch.log_softmax(teacher_log_probs.float() / temperature, dim=-1)
         s = torch.log_softmax(student_log_probs / temperature, dim=-1)
         mask = (torch.arange(s.shape[1])[None, :] < out_lengths[:, None]).to(s.dtype)
         kl = (t.exp() * (t - s)).sum(-1)
@@ -92,5 +96,6 @@ def distill(teacher_path, settings: DistillSettings, train_settings, data, val_d
     train_settings.config = config
     train_settings.frontend = teacher.manifest["frontend"]
     return train_asr(train_settings, data, out, val_data=val_data, resume=resume, overwrite=overwrite, log=log,
-                     teacher=teacher, distill=kl_hook(teacher_model, settings.temperature, settings.alpha),
+                     teacher=teacher, distill=kl_hook(teacher_model, settings.temperature, settings.alpha,
+                                     train_settings.precision),
                      extra_settings={"distill": asdict(settings)})
