@@ -6,7 +6,8 @@
 Our models are trained within time budgets on one core, so a faster step is more training. This runs each
 training (the CRNN fine-tuned from zoo:crnn-ctc; the conv student and the LSTM student distilled from it) for
 `--steps` steps at each precision, interleaved `--repeats` times, and reports the median seconds a step (the
-trainer's own clock: steps only, no validation). Only the speed is
+trainer's own clock: steps only, no validation), and how closely a bf16 gradient follows the fp32 one on a
+batch (cosine). Only the speed and that agreement are
 measured here; whether bf16 trains as well is a question for a full run. CPUs differ: AMX (Intel Xeon 4th
 generation and later) has bf16 matrix units, AVX-512 BF16 (AMD Zen 4 and later) only bf16 dot products, and
 a CPU with neither emulates bf16, slower than fp32.
@@ -49,6 +50,43 @@ def one_run(name: str, precision: str, data, val_data, steps: int, threads: int,
             "s_per_step": lineage["train_minutes"] * 60 / max(1, done)}
 
 
+def gradient_agreement(name: str, data) -> float:
+    """Cosine between the fp32 and the bf16 gradient of one batch's training loss (same weights, same
+    dropout masks): how closely a bf16 step follows the fp32 one."""
+    import random
+
+    import torch
+
+    from speechopt.artifact import load_artifact
+    from speechopt.audio.features import Frontend, FrontendConfig
+    from speechopt.models.pytorch import load_pytorch_model
+    from speechopt.steps.distill import kl_hook
+    from speechopt.text import CharTokenizer
+    from speechopt.train import FeatureSet, autocast, make_batches
+    from speechopt.zoo import resolve
+
+    how, _, init = RUNS[name]
+    teacher = load_artifact(resolve("zoo:crnn-ctc"))
+    frontend = Frontend(FrontendConfig(**teacher.manifest["frontend"]))
+    features = FeatureSet(data, frontend, CharTokenizer(), 200)
+    feats, lengths, targets, target_lengths = features.batch(make_batches(features.lengths, 8000, random.Random(0))[0])
+    teacher_model = load_pytorch_model(teacher).eval()
+    grads = []
+    for precision in ("fp32", "bf16"):
+        model = load_pytorch_model(load_artifact(resolve(init))).train()
+        torch.manual_seed(0)  # the same dropout masks
+        with autocast(precision):
+            log_probs, out_lengths = model(feats, lengths)
+        log_probs = log_probs.float()
+        loss = torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), targets, out_lengths, target_lengths,
+                                            zero_infinity=True)
+        if how == "distill":
+            loss = kl_hook(teacher_model, 2.0, 0.5, precision)(loss, log_probs, feats, lengths)
+        loss.backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    return float(torch.nn.functional.cosine_similarity(grads[0], grads[1], dim=0))
+
+
 def main(argv=None) -> None:
     from speechopt.bench.machine import cpu_label, machine_description
     from speechopt.data.manifest import read_manifest, write_manifest
@@ -86,14 +124,18 @@ def main(argv=None) -> None:
              f"{m.get('torch', '')}: {args.steps} steps of each run at each precision, interleaved, "
              f"{args.repeats} times; the first {args.max_utterances} utterances of `{args.data}`, batches of "
              "8,000 padded frames; median seconds a step by the trainer's clock.", "",
-             "| run | fp32 s/step | bf16 s/step | bf16 speedup |", "|---|---:|---:|---:|"]
+             "Gradient cosine: between the fp32 and bf16 gradients of one batch from the same weights and "
+             "dropout masks (1 is the same step).", "",
+             "| run | fp32 s/step | bf16 s/step | bf16 speedup | gradient cosine |", "|---|---:|---:|---:|---:|"]
     summary = []
     for name in names:
         med = {pr: statistics.median(r["s_per_step"] for r in results if r["run"] == name and r["precision"] == pr)
                for pr in ("fp32", "bf16")}
+        cosine = gradient_agreement(name, args.data)
         summary.append({"run": name, **{f"{k}_s_per_step": v for k, v in med.items()},
-                        "speedup": med["fp32"] / med["bf16"]})
-        lines.append(f"| {name} | {med['fp32']:.3f} | {med['bf16']:.3f} | {med['fp32'] / med['bf16']:.2f}x |")
+                        "speedup": med["fp32"] / med["bf16"], "gradient_cosine": cosine})
+        lines.append(f"| {name} | {med['fp32']:.3f} | {med['bf16']:.3f} | {med['fp32'] / med['bf16']:.2f}x | "
+                     f"{cosine:.4f} |")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")

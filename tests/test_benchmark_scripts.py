@@ -267,6 +267,7 @@ def test_training_precision_times_both_precisions(tmp_path, tiny_corpus, monkeyp
     runpy.run_path(str(BENCHMARKS / "training_precision.py"), run_name="__main__")
     result = json.loads(out.with_suffix(".json").read_text())
     assert [(r["precision"], r["steps"]) for r in result["runs"]] == [("fp32", 2), ("bf16", 2)]
+    assert 0.9 < result["summary"][0]["gradient_cosine"] <= 1.0 + 1e-6  # a bf16 step goes where fp32's does
     assert "| separable-ctc, distill from crnn-ctc |" in out.with_suffix(".md").read_text()
 
 
