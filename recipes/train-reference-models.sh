@@ -205,7 +205,7 @@ $SO zoo add runs/lstm-ctc-distilled --name lstm-ctc --overwrite
 $SO distill zoo:crnn-ctc --init-from zoo:separable-ctc-student --data corpus/train-wide5 --val-data corpus/dev \
   --alpha 0.5 --temperature 2 --lr 1e-3 --seed 9 --threads 1 --val-every 10 --time-budget 90 --average 5 \
   -o runs/separable-ctc-student3 > runs/separable-ctc-student3.log 2>&1
-# As run: after 27.4 budget minutes in fp32 (3 epochs, validation 19.25% -> 12.65%) it was stopped right after
+# As run: after 27.4 budget minutes in fp32 (3 epochs, validation 14.03% -> 12.65%) it was stopped right after
 # its epoch-3 checkpoint (11:28 UTC) and resumed for the rest of the same schedule in bf16, since a bf16 step
 # was 1.4x faster on this AMX CPU and its gradients agree with fp32's (cosine 0.996,
 # benchmarks/training_precision.py):
