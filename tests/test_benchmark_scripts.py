@@ -184,9 +184,9 @@ def test_chunked_asr_writes_the_streaming_table(tmp_path, tiny_models, tiny_corp
     assert "| lookahead ms |" in out.with_suffix(".md").read_text()
 
 
-@pytest.mark.usefixtures("one_thread")
-def test_fastspeech_limits_separates_durations_from_mels(tmp_path, monkeypatch):
-    """On a tiny untrained FastSpeech and a 3-sentence corpus: three rows, the true mel's at zero distance."""
+def tiny_fastspeech(tmp_path):
+    """(an untrained tiny FastSpeech artifact, a 3-sentence espeak-ng TTS corpus); about e^2 - 1 = 6 frames
+    a token."""
     import torch
 
     from speechopt.audio.mel import MelConfig
@@ -203,9 +203,15 @@ def test_fastspeech_limits_separates_durations_from_mels(tmp_path, monkeypatch):
                   decoder_layers=1, predictor_channels=16)
     torch.manual_seed(0)
     model = build_model("fastspeech", config).eval()
-    with torch.no_grad():  # untrained: about e^2 - 1 = 6 frames a token
+    with torch.no_grad():
         model.duration_predictor.proj.bias.fill_(2.0)
-    art = save_pytorch_artifact(tmp_path / "fs", model, "fastspeech", config, tts_fields(tok, MelConfig()))
+    return save_pytorch_artifact(tmp_path / "fs", model, "fastspeech", config, tts_fields(tok, MelConfig())), corpus
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_fastspeech_limits_separates_durations_from_mels(tmp_path, monkeypatch):
+    """On a tiny untrained FastSpeech and a 3-sentence corpus: three rows, the true mel's at zero distance."""
+    art, corpus = tiny_fastspeech(tmp_path)
     out = tmp_path / "limits"
     monkeypatch.setattr(sys, "argv", ["fastspeech_limits.py", "--model", str(art.path), "--data", str(corpus),
                                       "--bands", "0:80", "--out", str(out)])
@@ -220,23 +226,7 @@ def test_fastspeech_limits_separates_durations_from_mels(tmp_path, monkeypatch):
 @pytest.mark.usefixtures("one_thread")
 def test_roundtrip_errors_splits_the_round_trip_per_sentence(tmp_path, monkeypatch):
     """A tiny untrained FastSpeech on 3 sentences: one row per scoring, the same three audios in each."""
-    import torch
-
-    from speechopt.audio.mel import MelConfig
-    from speechopt.data.tts_corpus import TtsSynthSettings, synth_tts_corpus
-    from speechopt.models.pytorch import save_pytorch_artifact
-    from speechopt.models.registry import build_model
-    from speechopt.models.tts.artifact import tts_fields
-    from speechopt.tts_text import TtsTokenizer
-
-    corpus = tmp_path / "c"
-    synth_tts_corpus(corpus, TtsSynthSettings(num=3, seed=0))
-    tok = TtsTokenizer()
-    config = dict(vocab_size=len(tok), n_mels=80, d_model=16, heads=2, ffn_dim=24, encoder_layers=1,
-                  decoder_layers=1, predictor_channels=16)
-    torch.manual_seed(0)
-    art = save_pytorch_artifact(tmp_path / "fs", build_model("fastspeech", config).eval(), "fastspeech", config,
-                                tts_fields(tok, MelConfig()))
+    art, corpus = tiny_fastspeech(tmp_path)
     out = tmp_path / "errors"
     monkeypatch.setattr(sys, "argv", ["roundtrip_errors.py", "--model", str(art.path), "--data", str(corpus),
                                       "--pad-ms", "50", "--out", str(out)])
