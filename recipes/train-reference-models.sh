@@ -216,3 +216,14 @@ $SO distill zoo:crnn-ctc --init-from zoo:separable-ctc-student --data corpus/tra
 # 12.65% -> 8.82% by 12:33 UTC (the average of the 5 best tied the best and was kept). On zoo:eval 8.11%
 # greedy, 4.28% with the lexicon decoder (was 10.76% / 5.00%). Re-bundled:
 $SO zoo add runs/separable-ctc-student3 --name separable-ctc-student --overwrite
+
+# ---- Stage 9 (session 12, the same Xeon; issue 14 part 2, and a check of --precision bf16 over whole runs):
+# zoo:cnn-ctc (58.24% on zoo:eval) distilled from the CRNN teacher as lstm-ctc was (stage 7), twice side by
+# side, one core each, the same seed, data and 20-minute budget: once in fp32 and once in bf16.
+$SO distill zoo:crnn-ctc --init-from zoo:cnn-ctc --data corpus/train-wide5 --val-data corpus/dev --alpha 0.5 \
+  --temperature 2 --lr 1.5e-3 --seed 13 --threads 1 --val-every 5 --time-budget 20 \
+  -o runs/cnn-ctc-distilled-fp32 > runs/cnn-ctc-distilled-fp32.log 2>&1 &
+$SO distill zoo:crnn-ctc --init-from zoo:cnn-ctc --data corpus/train-wide5 --val-data corpus/dev --alpha 0.5 \
+  --temperature 2 --lr 1.5e-3 --seed 13 --threads 1 --val-every 5 --time-budget 20 --precision bf16 \
+  -o runs/cnn-ctc-distilled-bf16 > runs/cnn-ctc-distilled-bf16.log 2>&1 &
+wait
