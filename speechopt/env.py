@@ -18,6 +18,19 @@ import tempfile
 
 from speechopt.errors import first_line
 
+def cpu_flags() -> set[str]:
+    """The instruction-set flags of this CPU (the first processor's in /proc/cpuinfo); empty where unreadable."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "flags":
+                    return set(value.split())
+    except OSError:
+        pass
+    return set()
+
+
 GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 TENSORRT_INSTALL = ("pip install 'speechopt[tensorrt]' --extra-index-url https://pypi.nvidia.com "
                     "on a machine with an NVIDIA GPU and driver")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import platform
 
+from speechopt.env import cpu_flags
+
 # Virtual machines often mask the name ("AMD EPYC"); family/model/stepping still tell the generation apart
 # (family 23 model 1 is Zen 1), and int8 speed differs a lot between generations.
 CPUINFO_KEYS = {"model name": "cpu", "cpu family": "cpu_family", "model": "cpu_model", "stepping": "cpu_stepping"}
@@ -22,11 +24,12 @@ def machine_description(threads: int | None) -> dict:
                 if key in CPUINFO_KEYS:
                     info[CPUINFO_KEYS[key]] = value
                 elif key == "flags":  # the last field of the first processor's block
-                    flags = set(value.split())
-                    info["isa"] = [x for x in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if x in flags]
                     break
     except OSError:
         pass
+    flags = cpu_flags()
+    if flags:
+        info["isa"] = [x for x in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if x in flags]
     for pkg in ("torch", "onnxruntime", "onnxruntime-gpu", "tensorrt"):
         try:
             info[pkg] = md.version(pkg)
