@@ -62,7 +62,8 @@ def gradient_agreement(name: str, data) -> float:
     from speechopt.models.pytorch import load_pytorch_model
     from speechopt.steps.distill import kl_hook
     from speechopt.text import CharTokenizer
-    from speechopt.train import FeatureSet, autocast, make_batches
+    from speechopt.train import FeatureSet, make_batches
+    from speechopt.train_state import autocast
     from speechopt.zoo import resolve
 
     how, _, init = RUNS[name]
@@ -90,7 +91,7 @@ def gradient_agreement(name: str, data) -> float:
 def main(argv=None) -> None:
     from speechopt.bench.machine import cpu_label, machine_description
     from speechopt.data.manifest import read_manifest, write_manifest
-    from speechopt.train import bf16_hardware
+    from speechopt.train_state import bf16_hardware
     from speechopt.zoo import resolve
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

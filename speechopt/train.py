@@ -5,13 +5,11 @@ padding, which a bidirectional LSTM would otherwise see) and are shuffled every 
 frequency bands and time spans. The learning rate follows a schedule over a *time budget* when one is
 given (warm-up, then cosine decay): on a shared, noisy 2-core CPU that ends training on time with a
 decayed rate, where an epoch-based schedule would not. Training state is saved at every validation, so
-an interrupted run resumes with `--resume`.
+an interrupted run resumes with `--resume` (the state, schedule and precision: `speechopt.train_state`).
 """
 
 from __future__ import annotations
 
-import json
-import math
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,8 +25,8 @@ from speechopt.tasks.asr.data import manifest_fields
 from speechopt.tasks.asr.metrics import error_rates
 from speechopt.tasks.base import length_sorted_batches
 from speechopt.text import CharTokenizer
-
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+from speechopt.train_state import (PRECISIONS, autocast, average_states, bf16_hardware, keep_snapshot,
+                                   load_train_state, lr_factor, make_optimizer, save_train_state)
 
 
 @dataclass
@@ -53,57 +51,6 @@ class TrainSettings:
     init_from: str | None = None  # a pytorch artifact of the same architecture: fine-tune its weights
     average: int = 1  # average the weights of this many best validation checkpoints at the end (1: off)
     precision: str = "fp32"  # bf16: forward passes under CPU autocast (weights, optimizer and loss stay fp32)
-
-
-PRECISIONS = ("fp32", "bf16")
-
-
-def bf16_hardware() -> bool:
-    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX); elsewhere oneDNN emulates it, slowly."""
-    from speechopt.env import cpu_flags
-
-    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
-
-
-def autocast(precision: str):
-    """The context a forward pass runs in: CPU autocast to bf16 (matmuls, convolutions, LSTMs) or nothing."""
-    import torch
-
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
-def save_train_state(state_dir: Path, model, optim, progress: dict) -> None:
-    """Model and optimizer state (state.pt) and progress (progress.json), each replaced atomically, so an
-    interrupted save leaves the previous resumable state."""
-    import torch
-
-    from speechopt.io import atomic_write_text
-
-    tmp = state_dir / ".state.pt.tmp"
-    torch.save({"model": model.state_dict(), "optim": optim.state_dict()}, tmp)
-    tmp.replace(state_dir / "state.pt")
-    atomic_write_text(state_dir / "progress.json", json.dumps(progress, indent=1))
-
-
-def load_train_state(state_dir: Path, model, optim) -> dict | None:
-    """The progress of a saved run, with its model and optimizer state loaded (tensors only:
-    weights_only), or None when `state_dir` holds no state."""
-    import torch
-
-    if not (state_dir / "state.pt").is_file():
-        return None
-    state = torch.load(state_dir / "state.pt", weights_only=True)
-    model.load_state_dict(state["model"])
-    optim.load_state_dict(state["optim"])
-    return json.loads((state_dir / "progress.json").read_text())
-
-
-def lr_factor(progress: float, warmup: float) -> float:
-    """Warm-up then cosine decay to 2% of the peak; `progress` runs from 0 to 1."""
-    if progress < warmup:
-        return max(progress / warmup, 0.01)
-    p = min(1.0, (progress - warmup) / max(1e-9, 1.0 - warmup))
-    return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * p))
 
 
 def spec_augment(feats, lengths, rng: random.Random):
@@ -189,46 +136,6 @@ class FeatureSet:
         targets = torch.cat([self.targets[i] for i in idx])
         target_lengths = torch.tensor([len(self.targets[i]) for i in idx])
         return feats, lengths, targets, target_lengths
-
-
-def keep_snapshot(state_dir: Path, progress: dict, state: dict, wer: float, keep: int) -> None:
-    """Keep the weights of the `keep` best validations (by WER) on disk, for averaging at the end."""
-    import torch
-
-    snaps = progress.setdefault("snapshots", [])
-    entry = {"file": f"snapshot-{progress['step']}.pt", "step": progress["step"], "wer": wer}
-    snaps.append(entry)
-    snaps.sort(key=lambda s: (s["wer"], -s["step"]))
-    for dropped in snaps[keep:]:
-        (state_dir / dropped["file"]).unlink(missing_ok=True)
-    del snaps[keep:]
-    if entry in snaps:  # written only when it made the cut
-        torch.save(state, state_dir / entry["file"])
-
-
-def average_states(states: list[dict]) -> dict:
-    """Element-wise mean of floating-point weights (and batch-norm statistics); counters from the first."""
-    out = {}
-    for key, first in states[0].items():
-        if first.is_floating_point():
-            out[key] = sum(s[key].double() for s in states).div(len(states)).to(first.dtype)
-        else:
-            out[key] = first.clone()
-    return out
-
-
-def make_optimizer(name: str, params, lr: float, weight_decay: float):
-    import torch
-
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
-    raise SpeechoptError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
 def validate(model, data: FeatureSet, frontend: Frontend, tokenizer, batch_size: int = 16) -> dict:

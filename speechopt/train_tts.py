@@ -8,7 +8,7 @@
 - Losses and validation of the attention models (Tacotron 2, Tacotron): `speechopt.train_attention` (mel
   L1, stop gate, guided attention, scheduled sampling; free running and the round trip at validation); of
   FastSpeech: `speechopt.train_fastspeech`.
-- Schedule: warm-up then cosine decay over the time budget (`speechopt.train.lr_factor`), measured in
+- Schedule: warm-up then cosine decay over the time budget (`speechopt.train_state.lr_factor`), measured in
   training-step time (validation time does not count); Adam, gradient clipping. Validation every
   `val_every_min` minutes (checked at every step and at the end of each epoch) and at the end of the run.
 - `init_from`: train on from a pytorch artifact's weights (same architecture, front end and mel settings)
@@ -208,7 +208,7 @@ def make_tokenizer(frontend: str, data):
 def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = False, log=print):
     import torch
 
-    from speechopt.train import load_train_state, lr_factor, save_train_state
+    from speechopt.train_state import load_train_state, lr_factor, save_train_state
 
     out = Path(out)
     state_dir = out / "train-state"

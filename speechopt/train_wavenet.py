@@ -9,11 +9,11 @@
 - Loss: cross-entropy of the mu-law class of every sample of the crop but the first receptive field
   (those see the crop's zero padding instead of the true past, unlike generation), in nats a sample.
 - The mel normalisation (`mel_mean`, `mel_std`: the training set's) is part of the model config.
-- Schedule: warm-up then cosine decay over the time budget (`speechopt.train.lr_factor`), Adam, gradient
+- Schedule: warm-up then cosine decay over the time budget (`speechopt.train_state.lr_factor`), Adam, gradient
   clipping. Validation every epoch and every `val_every_min` minutes on fixed crops of the validation set:
   cross-entropy and the share of samples whose most likely class is the true one. The best model (lowest
   validation cross-entropy) is written as RUN_DIR/model.safetensors + config.json at each improvement;
-  RUN_DIR/train-state holds the resumable state (`speechopt.train.save_train_state`).
+  RUN_DIR/train-state holds the resumable state (`speechopt.train_state.save_train_state`).
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def train_wavenet(settings: WaveNetTrainSettings, data, val_data, out, resume: b
 
     from speechopt.audio.mel import MelConfig
     from speechopt.models.registry import get_architecture
-    from speechopt.train import load_train_state, lr_factor, save_train_state
+    from speechopt.train_state import load_train_state, lr_factor, save_train_state
 
     out = Path(out)
     state_dir = out / "train-state"

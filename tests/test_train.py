@@ -2,7 +2,8 @@ import pytest
 
 from speechopt.artifact import load_artifact
 from speechopt.errors import SpeechoptError
-from speechopt.train import TrainSettings, freq_warp, lr_factor, make_batches, train_asr
+from speechopt.train import TrainSettings, freq_warp, make_batches, train_asr
+from speechopt.train_state import lr_factor
 
 
 def test_lr_schedule_warms_up_then_decays():
@@ -96,7 +97,7 @@ def test_init_from_fine_tunes_with_lineage(tmp_path, tiny_corpus):
 def test_average_states_means_floats_and_keeps_counters():
     import torch
 
-    from speechopt.train import average_states
+    from speechopt.train_state import average_states
 
     a = {"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(3)}
     b = {"w": torch.tensor([3.0, 6.0]), "n": torch.tensor(9)}

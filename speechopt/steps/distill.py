@@ -43,7 +43,7 @@ def kl_hook(teacher_model, temperature: float, alpha: float, precision: str = "f
     forward pass runs at `precision` (the student's), the KL in fp32."""
     import torch
 
-    from speechopt.train import autocast
+    from speechopt.train_state import autocast
 
     def hook(ctc_loss, student_log_probs, feats, lengths):
         with torch.no_grad(), autocast(precision):
