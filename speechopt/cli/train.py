@@ -16,7 +16,7 @@ app.add_typer(train_app, name="train")
 
 @command(train_app, "asr")
 def train_asr_cmd(
-    arch: str = typer.Option(..., help="Architecture: cnn-ctc, lstm-ctc or crnn-ctc."),
+    arch: str = typer.Option(..., help="Architecture: cnn-ctc, lstm-ctc, crnn-ctc or separable-ctc (convolution only)."),
     data: str = typer.Option(..., help="Training manifest (or its folder)."),
     val_data: str = typer.Option(..., help="Validation manifest, ideally of held-out voices."),
     out: Path = typer.Option(..., "--out", "-o", help="Artifact folder to write."),
@@ -64,8 +64,9 @@ def train_tts_cmd(
     data: str = typer.Option(..., help="Training corpus (from `speechopt data synth --tts`) or its manifest."),
     val_data: str = typer.Option(..., help="Validation corpus: picks the checkpoint (never the evaluation set)."),
     out: Path = typer.Option(..., "--out", "-o", help="Artifact folder to write (the run folder is OUT.train-run)."),
-    arch: str = typer.Option("tacotron2", help="Architecture: tacotron2 (autoregressive), fastspeech (durations "
-                             "from espeak) or wavenet (a vocoder: trained on the corpus audio and its mels)."),
+    arch: str = typer.Option("tacotron2", help="Architecture: tacotron2 or tacotron (attention, autoregressive), "
+                             "fastspeech (durations from espeak) or wavenet (a vocoder: trained on the corpus "
+                             "audio and its mels)."),
     time_budget: Optional[float] = typer.Option(None, help="Minutes of training (LR schedule over time)..."),
     max_steps: Optional[int] = typer.Option(None, help="...or this many steps..."),
     epochs: Optional[int] = typer.Option(None, help="...or this many epochs."),
