@@ -28,10 +28,11 @@ def test_synthesize_a_corpus_train_and_speak(tmp_path):
 
     config = [x for c in TINY for x in ("--config", c)]
     r = run("train", "tts", "--data", tmp_path / "corpus", "--val-data", tmp_path / "corpus", "-o", tmp_path / "t2",
-            "--max-steps", "2", "--batch-size", "3", *config)
+            "--max-steps", "2", "--batch-size", "3", "--val-sentences", "4", *config)
     assert r.exit_code == 0, r.output
     assert "graphs encoder, decoder_step, postnet" in r.stdout
-    assert (tmp_path / "t2.train-run" / "train-state" / "progress.json").is_file()
+    progress = json.loads((tmp_path / "t2.train-run" / "train-state" / "progress.json").read_text())
+    assert progress["history"][-1]["val_infer"] == 4  # free-running validation on the sentences asked for
 
     r = run("synth", tmp_path / "t2", "--text", "the cat sat.", "-o", tmp_path / "cat.wav", "--max-steps", "20")
     assert r.exit_code == 0, r.output

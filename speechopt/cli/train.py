@@ -84,12 +84,15 @@ def train_tts_cmd(
     batch_size: Optional[int] = typer.Option(None, min=1, help="Sentences per batch (default 32; wavenet: 8 "
                                              "crops of 16 frames)."),
     val_every: float = typer.Option(10.0, help="Minutes between validations."),
+    val_sentences: int = typer.Option(32, min=1, help="Attention models: validation sentences synthesized "
+                                      "free-running at each validation (alignment health, --select-on "
+                                      "roundtrip); more cost time and pick checkpoints on less noise."),
     seed: int = typer.Option(0),
     threads: Optional[int] = threads_option("torch threads (default 1: training beside other work)."),
     resume: bool = typer.Option(False, help="Resume from OUT.train-run if it has a training state."),
     overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
 ) -> None:
-    """Train a TTS acoustic model; writes a pytorch artifact.
+    """Train a TTS acoustic model or a WaveNet vocoder; writes a pytorch artifact.
 
     Time-budgeted, seeded and resumable; validates teacher-forced mel L1 and free-running alignment health.
     """
@@ -122,7 +125,8 @@ def train_tts_cmd(
                                 config=parse_kv(config), lr=lr, init_from=init_from,
                                 batch_size=batch_size or 32,
                                 time_budget_min=time_budget, max_steps=max_steps, epochs=epochs,
-                                val_every_min=val_every, seed=seed, threads=threads or 1)
+                                val_every_min=val_every, val_infer=val_sentences, seed=seed,
+                                threads=threads or 1)
     train_tts(settings, resolve(data), resolve(val_data), run, resume=resume, log=to_stderr)
     art = artifact_from_run(run, out, overwrite=overwrite)
     typer.echo(f"wrote {art.path}: {art.architecture['name']} (graphs {', '.join(art.graphs)}); run folder {run}")
