@@ -138,3 +138,17 @@ def test_mel_config_and_extractor():
     assert abs(scaled.denormalize_value(scaled.normalize_value(-3.0)) + 3.0) < 1e-9
     with pytest.raises(SpeechoptError):
         MelConfig(normalize="per_utterance")
+
+
+@pytest.mark.parametrize("extra", [["--tts", "--synth", "festival"], ["--tts", "--format", "flac"],
+                                   ["--voice", "en-us"], ["--exclude", "0:10"]])
+def test_synth_refuses_options_the_corpus_kind_ignores(tmp_path, extra):
+    """`--voice` on an ASR corpus (or `--synth` on a TTS one) would be dropped silently: refused instead."""
+    from typer.testing import CliRunner
+
+    from speechopt.cli import app
+
+    r = CliRunner().invoke(app, ["data", "synth", "-o", str(tmp_path / "c"), "--num", "2", *extra])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert ("--voice and --exclude are for --tts" in r.output) != ("--tts corpora are espeak-ng WAV" in r.output)
+    assert not (tmp_path / "c").exists()

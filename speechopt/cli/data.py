@@ -24,7 +24,7 @@ def data_synth(
                               "`make festival`) or mix (each utterance either, even odds)."),
     tts: bool = typer.Option(False, "--tts", help="A single-voice TTS corpus: punctuated sentences with phoneme "
                              "durations and word timings (--split then only names the files)."),
-    voice: str = typer.Option("en-us", help="--tts: the espeak-ng voice."),
+    voice: Optional[str] = typer.Option(None, help="--tts: the espeak-ng voice (default en-us)."),
     exclude: Optional[list[str]] = typer.Option(None, "--exclude", metavar="<seed:num>", help="--tts: skip the "
                                                 "sentences of the corpus made with this seed and size (repeatable)."),
     overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
@@ -35,9 +35,19 @@ def data_synth(
     synthesizer. The same command makes the same corpus, bit for bit.
     """
     from speechopt.data.synth import SynthSettings, synth_corpus
+    from speechopt.errors import SpeechoptError
     from speechopt.progress import progress_bar
 
+    # An option the corpus kind does not use is refused, not ignored: the user would get another corpus
+    # than the one asked for.
+    if tts and (synth != "espeak" or audio_format != "wav"):
+        raise SpeechoptError("--tts corpora are espeak-ng WAV (the phoneme durations come from espeak-ng); "
+                             "leave out --synth and --format")
+    if not tts and (voice is not None or exclude):
+        raise SpeechoptError("--voice and --exclude are for --tts corpora; an ASR corpus draws its voices from "
+                             "--split")
     if tts:
+        voice = voice or "en-us"
         from speechopt.data.tts_corpus import TtsSynthSettings, synth_tts_corpus
 
         try:
