@@ -261,3 +261,11 @@ $SO distill zoo:crnn-ctc --init-from zoo:separable-ctc-student --data corpus/tra
 # zoo:eval 6.68% greedy, 3.52% with the lexicon decoder (stage 10's: 6.58% / 3.26%, a difference of 2 and 5
 # words of 1,961); static int8 (quint8, per channel) 6.99%. Bundled:
 $SO zoo add runs/separable-ctc-student5 --name separable-ctc-student --overwrite
+
+# ---- Stage 12 (started at the end of session 13, 16:38 UTC; its outcome not yet read): a sixth cycle, the
+# full recipe of stage 10 from stage 11's weights, on 32,000 fresh utterances (seed 6), beside
+# recipes/train-tts-models.sh tacotron2-cycle4, one thread each.
+[ -f corpus/train-wide7/manifest.jsonl ] || $SO data synth --out corpus/train-wide7 --num 32000 --seed 6 --split train
+$SO distill zoo:crnn-ctc --init-from zoo:separable-ctc-student --data corpus/train-wide7 --val-data corpus/dev \
+  --alpha 0.5 --temperature 2 --lr 1e-3 --seed 12 --threads 1 --val-every 10 --time-budget 95 --average 5 \
+  --precision bf16 -o runs/separable-ctc-student6 > runs/separable-ctc-student6.log 2>&1

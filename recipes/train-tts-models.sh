@@ -223,12 +223,21 @@ tacotron-ss4)
     --data "$DATA/train" --val-data "$DATA/val" -o "$RUNS/tacotron-ss4" --time-budget 40 --lr 2.5e-4 \
     --feedback 0.5 --select-on roundtrip --val-every 8 --config reduction=3 --threads 1
   ;;
+tacotron2-cycle4)
+  # Started at the end of session 13 (16:38 UTC, the session-12 Xeon; its outcome not yet read): a fourth
+  # warm restart from zoo:tacotron2 (cycle 3's 18.45%), the recipe of cycle 3, but choosing the checkpoint on
+  # all 100 validation sentences (--val-sentences 100) instead of 32, whose figure swung 9.7-17.1% in cycle 3.
+  # Beside stage 12 of recipes/train-reference-models.sh, one thread each.
+  background "$RUNS/tacotron2-cycle4.log" $SO train tts --arch tacotron2 --init-from zoo:tacotron2 \
+    --data "$DATA/train" --val-data "$DATA/val" -o "$RUNS/tacotron2-cycle4" --time-budget 120 --lr 5e-4 \
+    --feedback 0.5 --select-on roundtrip --val-every 10 --val-sentences 100 --threads 1
+  ;;
 *)
   echo "usage: $0 STAGE   (corpora, smoke, tacotron2, tacotron2-resume, fastspeech, fastspeech-phonemes,"
   echo "                   wavenet, wavenet-resume, tacotron, tacotron2-ss, tacotron2-more, tacotron2-more-resume,"
   echo "                   fastspeech-more, tacotron2-cycle2, fastspeech-postnet,"
   echo "                   tacotron2-cycle3, tacotron-ss, tacotron-ss2, tacotron-ss3,"
-  echo "                   tacotron-ss4)"
+  echo "                   tacotron-ss4, tacotron2-cycle4)"
   exit 2
   ;;
 esac
