@@ -13,9 +13,6 @@ from pathlib import Path
 
 from speechopt.errors import SpeechoptError
 
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-
-
 PRECISIONS = ("fp32", "bf16")
 
 
@@ -91,6 +88,9 @@ def average_states(states: list[dict]) -> dict:
         else:
             out[key] = first.clone()
     return out
+
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float):
