@@ -262,9 +262,10 @@ $SO distill zoo:crnn-ctc --init-from zoo:separable-ctc-student --data corpus/tra
 # words of 1,961); static int8 (quint8, per channel) 6.99%. Bundled:
 $SO zoo add runs/separable-ctc-student5 --name separable-ctc-student --overwrite
 
-# ---- Stage 12 (started at the end of session 13, 16:38 UTC; its outcome not yet read): a sixth cycle, the
-# full recipe of stage 10 from stage 11's weights, on 32,000 fresh utterances (seed 6), beside
-# recipes/train-tts-models.sh tacotron2-cycle4, one thread each.
+# ---- Stage 12: a sixth cycle, the full recipe of stage 10 from stage 11's weights, on 32,000 fresh utterances
+# (seed 6), beside recipes/train-tts-models.sh tacotron2-cycle4, one thread each. Started at the end of session
+# 13 (16:38 UTC); that machine was gone before its outcome was read. As run (session 14, a new machine of the
+# same kind, Xeon family 6 model 167): the corpus made again (2 min 14 s), started 01:29 UTC.
 [ -f corpus/train-wide7/manifest.jsonl ] || $SO data synth --out corpus/train-wide7 --num 32000 --seed 6 --split train
 $SO distill zoo:crnn-ctc --init-from zoo:separable-ctc-student --data corpus/train-wide7 --val-data corpus/dev \
   --alpha 0.5 --temperature 2 --lr 1e-3 --seed 12 --threads 1 --val-every 10 --time-budget 95 --average 5 \

@@ -224,10 +224,11 @@ tacotron-ss4)
     --feedback 0.5 --select-on roundtrip --val-every 8 --config reduction=3 --threads 1
   ;;
 tacotron2-cycle4)
-  # Started at the end of session 13 (16:38 UTC, the session-12 Xeon; its outcome not yet read): a fourth
-  # warm restart from zoo:tacotron2 (cycle 3's 18.45%), the recipe of cycle 3, but choosing the checkpoint on
-  # all 100 validation sentences (--val-sentences 100) instead of 32, whose figure swung 9.7-17.1% in cycle 3.
-  # Beside stage 12 of recipes/train-reference-models.sh, one thread each.
+  # A fourth warm restart from zoo:tacotron2 (cycle 3's 18.45%), the recipe of cycle 3, but choosing the
+  # checkpoint on all 100 validation sentences (--val-sentences 100) instead of 32, whose figure swung
+  # 9.7-17.1% in cycle 3. Beside stage 12 of recipes/train-reference-models.sh, one thread each. Started at
+  # the end of session 13 (16:38 UTC); that machine was gone before its outcome was read. As run (session 14,
+  # a new machine of the same kind): the corpora made again (22 s), started 01:29 UTC.
   background "$RUNS/tacotron2-cycle4.log" $SO train tts --arch tacotron2 --init-from zoo:tacotron2 \
     --data "$DATA/train" --val-data "$DATA/val" -o "$RUNS/tacotron2-cycle4" --time-budget 120 --lr 5e-4 \
     --feedback 0.5 --select-on roundtrip --val-every 10 --val-sentences 100 --threads 1

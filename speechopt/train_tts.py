@@ -28,7 +28,7 @@ import json
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,8 @@ from speechopt.errors import SpeechoptError
 from speechopt.train_attention import tts_losses, validate_attention
 
 ARCHS = ("tacotron2", "tacotron", "fastspeech")
+ATTENTION_ARCHS = ("tacotron2", "tacotron")
+DEFAULT_VAL_INFER = 32
 
 
 @dataclass
@@ -54,7 +56,7 @@ class TtsTrainSettings:
     max_steps: int | None = None
     time_budget_min: float | None = None
     val_every_min: float = 10.0
-    val_infer: int = 32
+    val_infer: int | None = None  # attention models: free-running validation sentences (None: DEFAULT_VAL_INFER)
     warmup: float = 0.03
     grad_clip: float = 1.0
     gate_pos_weight: float = 5.0
@@ -216,11 +218,16 @@ def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = Fa
         torch.set_num_threads(settings.threads)
     if settings.epochs is None and settings.time_budget_min is None and settings.max_steps is None:
         raise SpeechoptError("give --epochs, --max-steps or --time-budget")
-    if settings.feedback and settings.arch not in ("tacotron2", "tacotron"):
-        raise SpeechoptError(f"--feedback (scheduled sampling) is for the attention models (tacotron2, "
-                             f"tacotron), not {settings.arch}")
     if settings.select_on not in ("l1", "roundtrip"):
         raise SpeechoptError(f"--select-on is l1 or roundtrip, not {settings.select_on!r}")
+    if settings.arch not in ATTENTION_ARCHS:  # refuse what this architecture would silently ignore
+        given = [flag for flag, on in (("--feedback", settings.feedback), ("--select-on roundtrip",
+                 settings.select_on == "roundtrip"), ("--val-sentences", settings.val_infer is not None)) if on]
+        if given:
+            raise SpeechoptError(f"{', '.join(given)}: for the attention models ({', '.join(ATTENTION_ARCHS)}), "
+                                 f"not {settings.arch}")
+    elif settings.val_infer is None:
+        settings = replace(settings, val_infer=DEFAULT_VAL_INFER)
     if not 0.0 <= settings.feedback <= 1.0:
         raise SpeechoptError(f"--feedback is a probability in [0, 1], got {settings.feedback}")
     if (state_dir / "progress.json").is_file() and not resume:

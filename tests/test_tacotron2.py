@@ -48,13 +48,18 @@ def test_scheduled_sampling_feeds_the_models_own_frames():
     assert_scheduled_sampling(m, *_batch())
 
 
-def test_feedback_is_checked():
+def test_attention_only_settings_are_checked():
+    """FastSpeech has no free-running decoder: the settings of one are refused, not silently ignored."""
     from speechopt.errors import SpeechoptError
     from speechopt.train_tts import TtsTrainSettings, train_tts
 
-    for arch, fb, msg in (("fastspeech", 0.5, "for the attention models"), ("tacotron2", 1.5, "probability")):
+    for kw, msg in ((dict(arch="fastspeech", feedback=0.5), "^--feedback: for the attention models"),
+                    (dict(arch="fastspeech", val_infer=100), "^--val-sentences: for the attention models"),
+                    (dict(arch="fastspeech", select_on="roundtrip", val_infer=8),
+                     "^--select-on roundtrip, --val-sentences: for the attention"),
+                    (dict(arch="tacotron2", feedback=1.5), "probability")):
         with pytest.raises(SpeechoptError, match=msg):
-            train_tts(TtsTrainSettings(arch=arch, feedback=fb, max_steps=1), "x", "y", "/nonexistent/out")
+            train_tts(TtsTrainSettings(max_steps=1, **kw), "x", "y", "/nonexistent/out")
 
 
 def test_step_graph_equals_teacher_forced_path():
@@ -140,7 +145,7 @@ def _settings(**kw):
 
     cfg = {**TINY, "n_mels": 80}
     cfg.pop("n_mels")
-    return TtsTrainSettings(config=cfg, batch_size=3, val_infer=2, lr=3e-3, warmup=0.0, **kw)
+    return TtsTrainSettings(**{"config": cfg, "batch_size": 3, "val_infer": 2, "lr": 3e-3, "warmup": 0.0, **kw})
 
 
 def test_training_steps_lower_the_loss(tiny_tts_corpus):
@@ -232,7 +237,7 @@ def test_init_from_an_artifact_starts_from_its_weights(tiny_tts_corpus, tmp_path
     progress = json.loads((run2 / "train-state" / "progress.json").read_text())
     assert progress["step"] == 1 and progress["history"][0]["step"] == 1
     with pytest.raises(SpeechoptError, match="pytorch fastspeech artifact"):
-        train_tts(_settings(max_steps=1, init_from=str(art.path), arch="fastspeech"), tiny_tts_corpus,
+        train_tts(_settings(max_steps=1, init_from=str(art.path), arch="fastspeech", val_infer=None), tiny_tts_corpus,
                   tiny_tts_corpus, tmp_path / "run3", log=lambda m: None)
     with pytest.raises(SpeechoptError, match="text front end"):
         train_tts(_settings(max_steps=1, init_from=str(art.path), frontend="phonemes"), tiny_tts_corpus,

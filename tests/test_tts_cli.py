@@ -48,3 +48,15 @@ def test_synthesize_a_corpus_train_and_speak(tmp_path):
     r = run("train", "tts", "--data", tmp_path / "corpus", "--val-data", tmp_path / "corpus", "-o", tmp_path / "t2",
             "--max-steps", "2")
     assert r.exit_code == 1 and "already exists" in r.stderr
+
+
+def test_wavenet_refuses_the_acoustic_models_options(tmp_path):
+    """A vocoder run has no text front end and no decoder to validate free-running: those options are refused
+    before anything is written, not silently ignored."""
+    for extra, named in ((["--val-sentences", "100"], "--val-sentences"), (["--feedback", "0.5"], "--feedback"),
+                         (["--frontend", "phonemes", "--select-on", "roundtrip"], "--frontend, --select-on"),
+                         (["--init-from", "zoo:tacotron2"], "--init-from")):
+        r = run("train", "tts", "--arch", "wavenet", "--data", tmp_path, "--val-data", tmp_path,
+                "-o", tmp_path / "wn", "--max-steps", "1", *extra)
+        assert r.exit_code == 1 and named in r.stderr and "Traceback" not in r.output, r.output
+        assert not (tmp_path / "wn").exists() and not (tmp_path / "wn.train-run").exists()

@@ -84,9 +84,10 @@ def train_tts_cmd(
     batch_size: Optional[int] = typer.Option(None, min=1, help="Sentences per batch (default 32; wavenet: 8 "
                                              "crops of 16 frames)."),
     val_every: float = typer.Option(10.0, help="Minutes between validations."),
-    val_sentences: int = typer.Option(32, min=1, help="Attention models: validation sentences synthesized "
-                                      "free-running at each validation (alignment health, --select-on "
-                                      "roundtrip); more cost time and pick checkpoints on less noise."),
+    val_sentences: Optional[int] = typer.Option(None, min=1, help="Attention models: validation sentences "
+                                                "synthesized free-running at each validation (alignment health, "
+                                                "--select-on roundtrip; default 32); more cost time and pick "
+                                                "checkpoints on less noise."),
     seed: int = typer.Option(0),
     threads: Optional[int] = threads_option("torch threads (default 1: training beside other work)."),
     resume: bool = typer.Option(False, help="Resume from OUT.train-run if it has a training state."),
@@ -112,6 +113,11 @@ def train_tts_cmd(
 
         if init_from:
             raise SpeechoptError("--init-from is for acoustic models; resume a wavenet run with --resume")
+        given = [flag for flag, on in (("--frontend", frontend != "chars"), ("--feedback", feedback),
+                                       ("--select-on", select_on != "l1"), ("--val-sentences", val_sentences))
+                 if on]
+        if given:
+            raise SpeechoptError(f"{', '.join(given)}: for acoustic models, not the wavenet vocoder")
         if epochs is not None:
             raise SpeechoptError("wavenet trains for --time-budget or --max-steps (an epoch is one crop an utterance)")
         settings = WaveNetTrainSettings(config=parse_kv(config), lr=lr, batch_size=batch_size or 8,
