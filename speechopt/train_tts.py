@@ -73,34 +73,13 @@ class TtsTrainSettings:
     init_from: str | None = None  # a pytorch TTS artifact of the same architecture: train on from its weights
 
 
-def _model_class(arch: str):
-    if arch == "tacotron2":
-        from speechopt.models.tts.tacotron2 import Tacotron2
+def _architecture(arch: str):
+    """The registry's entry for an acoustic model this trainer knows (its defaults complete every config)."""
+    from speechopt.models.registry import get_architecture
 
-        return Tacotron2
-    if arch == "tacotron":
-        from speechopt.models.tts.tacotron import Tacotron
-
-        return Tacotron
-    if arch == "fastspeech":
-        from speechopt.models.tts.fastspeech import FastSpeech
-
-        return FastSpeech
-    raise SpeechoptError(f"unknown TTS architecture {arch!r} ({', '.join(ARCHS)})")
-
-
-def build_tts_model(arch: str, config: dict):
-    return _model_class(arch)(**config)
-
-
-def full_config(arch: str, config: dict) -> dict:
-    """The constructor defaults overlaid with `config`: the complete config that rebuilds the model."""
-    import inspect
-
-    sig = inspect.signature(_model_class(arch).__init__)
-    out = {k: p.default for k, p in sig.parameters.items() if k != "self"}
-    out.update(config)
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+    if arch not in ARCHS:
+        raise SpeechoptError(f"unknown TTS architecture {arch!r} ({', '.join(ARCHS)})")
+    return get_architecture(arch)
 
 
 def train_losses(model, batch, settings: TtsTrainSettings):
@@ -154,7 +133,7 @@ def load_tts_model(run_dir: str | Path):
 
     run_dir = Path(run_dir)
     cfg = json.loads((run_dir / "config.json").read_text())
-    model = build_tts_model(cfg["architecture"]["name"], cfg["architecture"]["config"])
+    model = _architecture(cfg["architecture"]["name"]).build(cfg["architecture"]["config"])
     model.load_state_dict(load_file(str(run_dir / "model.safetensors")))
     model.eval()
     return model, cfg
@@ -180,7 +159,7 @@ def _init_source(settings: TtsTrainSettings, mel_config: MelConfig):
         raise SpeechoptError(f"{start.path}: its mel settings ({mel_config_of(start).describe()}) differ from "
                              f"this run's ({mel_config.describe()})")
     config = {**start.architecture["config"], **settings.config}
-    return start, tokenizer, full_config(settings.arch, config)
+    return start, tokenizer, _architecture(settings.arch).full_config(config)
 
 
 def make_tokenizer(frontend: str, data):
@@ -218,6 +197,7 @@ def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = Fa
         torch.set_num_threads(settings.threads)
     if settings.epochs is None and settings.time_budget_min is None and settings.max_steps is None:
         raise SpeechoptError("give --epochs, --max-steps or --time-budget")
+    _architecture(settings.arch)
     if settings.select_on not in ("l1", "roundtrip"):
         raise SpeechoptError(f"--select-on is l1 or roundtrip, not {settings.select_on!r}")
     if settings.arch not in ATTENTION_ARCHS:  # refuse what this architecture would silently ignore
@@ -244,9 +224,9 @@ def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = Fa
         start, tokenizer, config = _init_source(settings, mel_config)
     else:
         tokenizer = make_tokenizer(settings.frontend, data)
-        config = full_config(settings.arch, {**settings.config, "vocab_size": len(tokenizer),
-                                             "n_mels": mel_config.n_mels})
-    model = build_tts_model(settings.arch, config)
+        config = _architecture(settings.arch).full_config({**settings.config, "vocab_size": len(tokenizer),
+                                                           "n_mels": mel_config.n_mels})
+    model = _architecture(settings.arch).build(config)
     if start is not None:
         from speechopt.models.pytorch import load_pytorch_model
 
