@@ -115,3 +115,37 @@ def diagonal_centers(text_length: int, num_steps: int, steps: int) -> torch.Tens
 
 __all__ = ["Prenet", "LocationSensitiveAttention", "ConvBN", "lengths_to_mask", "guided_attention_prior",
            "diagonal_centers", "MASK_VALUE"]
+
+
+def free_run(step, prev: torch.Tensor, prenet: Prenet, reduction: int, max_steps: int, gate_threshold: float,
+             min_steps: int = 1, prenet_seed: int | None = 0):
+    """The free-running decoder loop of both attention models (Tacotron 2, Tacotron).
+
+    `step(prev, masks)` -> (frames (B, r * n_mels), gate logit (B,), alignment (B, T)) runs one decoder step
+    and keeps the model's own recurrent state; `prev` (B, n_mels) is the first step's input (the go frame).
+    Prenet masks come from a generator seeded with `prenet_seed` (None: no dropout). A sentence stops after
+    the first step whose sigmoid(gate) exceeds `gate_threshold` (and at least `min_steps`), or at `max_steps`.
+    Returns (mel (B, S * r, n_mels) zero past each sentence's end, mel_lengths (B,) in frames, valid
+    (B, S * r, 1) mask, gate_fired (B,) bool, alignments (B, S, T), steps (B,) decoder steps)."""
+    b, n_mels = prev.shape
+    gen = torch.Generator().manual_seed(int(prenet_seed)) if prenet_seed is not None else None
+    finished = torch.zeros(b, dtype=torch.bool)
+    fired = torch.zeros(b, dtype=torch.bool)
+    steps_done = torch.zeros(b, dtype=torch.int64)
+    frames, aligns = [], []
+    for s in range(max_steps):
+        masks = prenet.draw_masks(b, gen) if gen is not None else None
+        frame, gate, align = step(prev, masks)
+        frames.append(frame)
+        aligns.append(align)
+        steps_done += (~finished).long()
+        stop = (torch.sigmoid(gate) > gate_threshold) & (s + 1 >= min_steps)
+        fired |= stop & ~finished
+        finished |= stop
+        prev = frame.view(b, reduction, n_mels)[:, -1]
+        if bool(finished.all()):
+            break
+    mel = torch.stack(frames, 1).reshape(b, len(frames) * reduction, n_mels)
+    mel_lengths = steps_done * reduction
+    valid = lengths_to_mask(mel_lengths, mel.shape[1]).unsqueeze(-1)
+    return mel * valid, mel_lengths, valid, fired, torch.stack(aligns, 1), steps_done

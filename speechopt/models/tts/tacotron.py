@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from speechopt.models.tts.layers import MASK_VALUE, Prenet, lengths_to_mask
+from speechopt.models.tts.layers import MASK_VALUE, Prenet, free_run, lengths_to_mask
 # the encoder and post-net wrappers only call model.encode / model.postnet_forward: Tacotron 2's serve both
 from speechopt.models.tts.tacotron2 import _Encoder, _Postnet
 
@@ -236,38 +236,23 @@ class Tacotron(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            b = tokens.shape[0]
             memory, processed = self.encode(tokens, lengths)
             mask = lengths_to_mask(lengths, tokens.shape[1])
             states = self.initial_states(memory)
-            gen = torch.Generator().manual_seed(int(prenet_seed)) if prenet_seed is not None else None
-            prev = memory.new_zeros(b, self.n_mels)
-            finished = torch.zeros(b, dtype=torch.bool)
-            fired = torch.zeros(b, dtype=torch.bool)
-            steps_done = torch.zeros(b, dtype=torch.int64)
-            frames, aligns = [], []
-            for s in range(max_steps):
-                masks = self.prenet.draw_masks(b, gen) if gen is not None else None
+
+            def step(prev, masks):
+                nonlocal states
                 frame, gate, att_h, d1, d2, att_w, context = self.decoder_step(prev, *states, memory, processed,
                                                                                mask, masks)
                 states = (att_h, d1, d2, context)
-                frames.append(frame)
-                aligns.append(att_w)
-                steps_done += (~finished).long()
-                stop = (torch.sigmoid(gate) > gate_threshold) & (s + 1 >= min_steps)
-                fired |= stop & ~finished
-                finished |= stop
-                prev = frame.view(b, self.reduction, self.n_mels)[:, -1]
-                if bool(finished.all()):
-                    break
-            n = len(frames)
-            mel = torch.stack(frames, 1).reshape(b, n * self.reduction, self.n_mels)
-            mel_lengths = steps_done * self.reduction
-            valid = lengths_to_mask(mel_lengths, mel.shape[1]).unsqueeze(-1)
-            mel = mel * valid
+                return frame, gate, att_w
+
+            mel, mel_lengths, valid, fired, aligns, steps = free_run(
+                step, memory.new_zeros(tokens.shape[0], self.n_mels), self.prenet, self.reduction, max_steps,
+                gate_threshold, min_steps, prenet_seed)
             linear = self.postnet_forward(mel, mel_lengths)
             return {"mel": mel, "mel_before_postnet": mel, "linear": linear * valid, "mel_lengths": mel_lengths,
-                    "gate_fired": fired, "alignments": torch.stack(aligns, 1), "steps": steps_done}
+                    "gate_fired": fired, "alignments": aligns, "steps": steps}
         finally:
             self.train(was_training)
 

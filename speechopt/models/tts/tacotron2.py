@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from speechopt.models.tts.layers import ConvBN, LocationSensitiveAttention, Prenet, lengths_to_mask
+from speechopt.models.tts.layers import ConvBN, LocationSensitiveAttention, Prenet, free_run, lengths_to_mask
 
 STATE_NAMES = ("att_h", "att_c", "dec_h", "dec_c", "att_w", "att_w_cum", "context")
 
@@ -185,38 +185,21 @@ class Tacotron2(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            b = tokens.shape[0]
             memory, processed = self.encode(tokens, lengths)
             mask = lengths_to_mask(lengths, tokens.shape[1])
             states = self.initial_states(memory)
-            gen = None
-            if prenet_seed is not None:
-                gen = torch.Generator().manual_seed(int(prenet_seed))
-            prev = memory.new_zeros(b, self.n_mels)
-            finished = torch.zeros(b, dtype=torch.bool)
-            fired = torch.zeros(b, dtype=torch.bool)
-            steps_done = torch.zeros(b, dtype=torch.int64)
-            frames, aligns = [], []
-            for s in range(max_steps):
-                masks = self.prenet.draw_masks(b, gen) if gen is not None else None
+
+            def step(prev, masks):
+                nonlocal states
                 frame, gate, *states = self.decoder_step(prev, *states, memory, processed, mask, masks)
-                frames.append(frame)
-                aligns.append(states[4])
-                steps_done += (~finished).long()
-                stop = (torch.sigmoid(gate) > gate_threshold) & (s + 1 >= min_steps)
-                fired |= stop & ~finished
-                finished |= stop
-                prev = frame.view(b, self.reduction, self.n_mels)[:, -1]
-                if bool(finished.all()):
-                    break
-            n = len(frames)
-            mel = torch.stack(frames, 1).reshape(b, n * self.reduction, self.n_mels)
-            mel_lengths = steps_done * self.reduction
-            valid = lengths_to_mask(mel_lengths, mel.shape[1]).unsqueeze(-1)
-            mel = mel * valid  # frames past a sentence's end must not reach its postnet window
-            post = self.postnet_forward(mel)
-            return {"mel": post * valid, "mel_before_postnet": mel * valid, "mel_lengths": mel_lengths,
-                    "gate_fired": fired, "alignments": torch.stack(aligns, 1), "steps": steps_done}
+                return frame, gate, states[4]
+
+            mel, mel_lengths, valid, fired, aligns, steps = free_run(
+                step, memory.new_zeros(tokens.shape[0], self.n_mels), self.prenet, self.reduction, max_steps,
+                gate_threshold, min_steps, prenet_seed)
+            post = self.postnet_forward(mel)  # (mel is zero past a sentence's end: it must not reach its window)
+            return {"mel": post * valid, "mel_before_postnet": mel, "mel_lengths": mel_lengths,
+                    "gate_fired": fired, "alignments": aligns, "steps": steps}
         finally:
             self.train(was_training)
 
