@@ -105,3 +105,19 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float):
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
     raise SpeechoptError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+
+def run_as_script(train, settings, data, val_data, out, resume: bool) -> None:
+    """What `python -m speechopt.train_tts` / `train_wavenet` do with parsed arguments: train, logging each line
+    with the time of day; a SpeechoptError ends the process with its one line and exit status 1."""
+    import sys
+    import time
+
+    def log(msg: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+    try:
+        train(settings, data, val_data, out, resume=resume, log=log)
+    except SpeechoptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -26,7 +26,6 @@ import argparse
 import functools
 import json
 import random
-import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -382,16 +381,9 @@ def main(argv=None) -> None:
     data, val_data, out, resume = a.pop("data"), a.pop("val_data"), a.pop("out"), a.pop("resume")
     a["config"] = json.loads(a["config"])
     a["mel"] = json.loads(a["mel"])
-    settings = TtsTrainSettings(**a)
+    from speechopt.train_state import run_as_script
 
-    def log(msg: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-    try:
-        train_tts(settings, data, val_data, out, resume=resume, log=log)
-    except SpeechoptError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+    run_as_script(train_tts, TtsTrainSettings(**a), data, val_data, out, resume)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -246,16 +245,9 @@ def main(argv=None) -> None:
     a = vars(p.parse_args(argv))
     data, val_data, out, resume = a.pop("data"), a.pop("val_data"), a.pop("out"), a.pop("resume")
     a["config"] = json.loads(a["config"])
-    settings = WaveNetTrainSettings(**a)
+    from speechopt.train_state import run_as_script
 
-    def log(msg: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-    try:
-        train_wavenet(settings, data, val_data, out, resume=resume, log=log)
-    except SpeechoptError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+    run_as_script(train_wavenet, WaveNetTrainSettings(**a), data, val_data, out, resume)
 
 
 if __name__ == "__main__":
