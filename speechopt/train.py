@@ -26,7 +26,7 @@ from speechopt.tasks.asr.metrics import error_rates
 from speechopt.tasks.base import length_sorted_batches
 from speechopt.text import CharTokenizer
 from speechopt.train_state import (PRECISIONS, autocast, average_states, bf16_hardware, keep_snapshot,
-                                   load_train_state, lr_factor, make_optimizer, save_train_state)
+                                   load_train_state, lr_factor, make_optimizer, save_train_state, schedule_position)
 
 
 @dataclass
@@ -232,11 +232,7 @@ def train_asr(settings: TrainSettings, data: str | Path, out: str | Path, val_da
     total_steps = (settings.epochs or 0) * steps_per_epoch
 
     def schedule_progress() -> float:
-        if settings.time_budget_min:
-            return progress["elapsed"] / (settings.time_budget_min * 60)
-        if settings.max_steps:
-            return progress["step"] / settings.max_steps
-        return progress["step"] / max(1, total_steps)
+        return schedule_position(progress, settings.time_budget_min, settings.max_steps, total_steps)
 
     def checkpoint(wer_now: float) -> None:
         nonlocal best_state

@@ -56,6 +56,15 @@ def load_train_state(state_dir: Path, model, optim) -> dict | None:
     return json.loads((state_dir / "progress.json").read_text())
 
 
+def schedule_position(progress: dict, time_budget_min: float | None, max_steps: int | None,
+                      total_steps: int | None = None) -> float:
+    """How far through its schedule a run is (1.0 at the end): by training-step time under a time budget, else
+    by steps of `max_steps`, else of `total_steps` (epochs times the steps of one)."""
+    if time_budget_min:
+        return progress["elapsed"] / (time_budget_min * 60)
+    return progress["step"] / max(1, max_steps or total_steps or 1)
+
+
 def lr_factor(progress: float, warmup: float) -> float:
     """Warm-up then cosine decay to 2% of the peak; `progress` runs from 0 to 1."""
     if progress < warmup:

@@ -188,7 +188,7 @@ def make_tokenizer(frontend: str, data):
 def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = False, log=print):
     import torch
 
-    from speechopt.train_state import load_train_state, lr_factor, save_train_state
+    from speechopt.train_state import load_train_state, lr_factor, save_train_state, schedule_position
 
     out = Path(out)
     state_dir = out / "train-state"
@@ -257,12 +257,10 @@ def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = Fa
         log(f"resumed at epoch {progress['epoch']}, step {progress['step']}, {progress['elapsed'] / 60:.1f} min")
     state_dir.mkdir(parents=True, exist_ok=True)
 
+    total_steps = (settings.epochs or 0) * len(make_batches(train_set.frames, settings.batch_size, random.Random(0)))
+
     def schedule_progress() -> float:
-        if settings.time_budget_min:
-            return progress["elapsed"] / (settings.time_budget_min * 60)
-        if settings.max_steps:
-            return progress["step"] / settings.max_steps
-        return progress["epoch"] / max(1, settings.epochs or 1)
+        return schedule_position(progress, settings.time_budget_min, settings.max_steps, total_steps)
 
     def finished() -> bool:
         if settings.max_steps is not None and progress["step"] >= settings.max_steps:

@@ -133,7 +133,7 @@ def train_wavenet(settings: WaveNetTrainSettings, data, val_data, out, resume: b
 
     from speechopt.audio.mel import MelConfig
     from speechopt.models.registry import get_architecture
-    from speechopt.train_state import load_train_state, lr_factor, save_train_state
+    from speechopt.train_state import load_train_state, lr_factor, save_train_state, schedule_position
 
     out = Path(out)
     state_dir = out / "train-state"
@@ -175,9 +175,7 @@ def train_wavenet(settings: WaveNetTrainSettings, data, val_data, out, resume: b
     state_dir.mkdir(parents=True, exist_ok=True)
 
     def schedule_progress() -> float:
-        if settings.time_budget_min:
-            return progress["elapsed"] / (settings.time_budget_min * 60)
-        return progress["step"] / settings.max_steps
+        return schedule_position(progress, settings.time_budget_min, settings.max_steps)
 
     def checkpoint(train_ce: float) -> None:
         metrics = validate(model, val_batches)

@@ -140,3 +140,14 @@ def test_unknown_precision_is_refused(tmp_path, tiny_corpus):
         train_asr(TrainSettings(arch="cnn-ctc", config={"channels": 8, "blocks": 1}, epochs=1, precision="fp16"),
                   tiny_corpus, tmp_path / "m", val_data=tiny_corpus, log=lambda m: None)
     assert not (tmp_path / "m").exists()
+
+
+def test_schedule_position_by_time_then_steps():
+    """One schedule for every trainer: training-step time under a budget, else steps (of max_steps, else of
+    epochs times an epoch's steps), so a run's learning rate moves at every step in all three modes."""
+    from speechopt.train_state import schedule_position
+
+    progress = {"elapsed": 90.0, "step": 30}
+    assert schedule_position(progress, time_budget_min=3, max_steps=1000) == 0.5
+    assert schedule_position(progress, None, max_steps=120) == 0.25
+    assert schedule_position(progress, None, None, total_steps=60) == 0.5
