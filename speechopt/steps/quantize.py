@@ -14,6 +14,10 @@ measures the WER drift.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
+
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -117,13 +121,53 @@ def _quantize_onnx(src: Path, dst: Path, s: QuantizeSettings, calibration: list[
         # fastest (u8s8; benchmarks/results/separable-ctc-peers.md).
         activation = types[s.activation_type]
         symmetric = s.activation_type == "qint8"
-        quantize_static(str(pre), str(dst), _Calibration(calibration), quant_format=QuantFormat.QDQ,
-                        op_types_to_quantize=ops, per_channel=s.per_channel, activation_type=activation,
-                        weight_type=QuantType.QInt8, calibrate_method=method,
-                        extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True})
+        with _flat_histograms():
+            quantize_static(str(pre), str(dst), _Calibration(calibration), quant_format=QuantFormat.QDQ,
+                            op_types_to_quantize=ops, per_channel=s.per_channel, activation_type=activation,
+                            weight_type=QuantType.QInt8, calibrate_method=method,
+                            extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True})
         return {"method": "static", "engine": "onnxruntime.quantization.quantize_static", "format": "QDQ",
                 "op_types": ops, "calibrate_method": s.calibrate_method, "calibration_utterances": len(calibration),
                 "per_channel": s.per_channel, "activation_type": s.activation_type, "symmetric": symmetric}
+
+
+@contextlib.contextmanager
+def _flat_histograms():
+    """ONNX Runtime's histogram calibrators (percentile, entropy) stack every calibration run's activations with
+    np.asarray, which fails on utterances of different lengths (microsoft/onnxruntime#18792; the fix, #32514,
+    is not released in 1.32). They flatten what they stack anyway, so each tensor's runs are flattened and
+    joined first: the same values, the same histogram. Their progress lines, printed to stdout, go to the
+    `onnxruntime.quantization` logger instead (shown with --verbose), so stdout stays ours."""
+    import numpy as np
+    from onnxruntime.quantization.calibrate import HistogramCollector
+
+    original = HistogramCollector.collect
+
+    def collect(self, name_to_arr):
+        flat = {k: np.concatenate([np.asarray(a).ravel() for a in v]) if isinstance(v, list) else v
+                for k, v in name_to_arr.items()}
+        return original(self, flat)
+
+    HistogramCollector.collect = collect
+    try:
+        with contextlib.redirect_stdout(_LogLines("onnxruntime.quantization")):
+            yield
+    finally:
+        HistogramCollector.collect = original
+
+
+class _LogLines(io.TextIOBase):
+    """A text stream whose lines become INFO records of one logger."""
+
+    def __init__(self, name: str):
+        self._log, self._pending = logging.getLogger(name), ""
+
+    def write(self, text: str) -> int:
+        *lines, self._pending = (self._pending + text).split("\n")
+        for line in lines:
+            if line.strip():
+                self._log.info(line)
+        return len(text)
 
 
 def _fp16_onnx(src: Path, dst: Path, s: QuantizeSettings) -> dict:
