@@ -289,3 +289,23 @@ def test_cpu_variants_compares_a_students_planar_and_native_forms(tmp_path, tiny
     by_name = {Path(r["artifact"]).name: r for r in runs[0]["results"]}
     assert {f"{student.name}+{v}" for v in ("onnx", "onnx-native", "onnx-native-int8-static-u8")} <= set(by_name)
     assert all(by_name[f"{student.name}+{v}"]["latency_ms"]["p50"] > 0 for v in ("onnx", "onnx-native"))
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_griffin_lim_settings_scores_every_inversion_and_setting(tmp_path, monkeypatch):
+    """A tiny untrained FastSpeech on 3 sentences: a row per inversion and setting, and the library's own mel
+    inversion is back in place afterwards."""
+    from speechopt.audio.mel import MelExtractor
+
+    library = MelExtractor.mel_to_linear
+    art, corpus = tiny_fastspeech(tmp_path)
+    out = tmp_path / "gl"
+    monkeypatch.setattr(sys, "argv", ["griffin_lim_settings.py", "--models", str(art.path), "--data", str(corpus),
+                                      "--settings", "2:0.99,2:0", "--inversions", "pinv,nnls,power:1.3",
+                                      "--out", str(out)])
+    runpy.run_path(str(BENCHMARKS / "griffin_lim_settings.py"), run_name="__main__")
+    rows = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert [(r["inversion"], r["momentum"]) for r in rows] == [(i, m) for i in ("pinv", "nnls", "power:1.3")
+                                                               for m in (0.99, 0.0)]
+    assert all(0.0 <= r["copy_wer"] and r["sentences"] == 3 for r in rows)
+    assert MelExtractor.mel_to_linear is library
