@@ -69,7 +69,8 @@ def quantize_cmd(
                                                  help="Op types to quantize (repeatable; default by method)."),
     calibration_data: Optional[str] = typer.Option(None, help="static: manifest of real utterances to calibrate on."),
     calibration_size: int = typer.Option(64, help="static: utterances used, spread over the length distribution."),
-    calibrate_method: str = typer.Option("minmax", help="static: minmax, percentile or entropy."),
+    calibrate_method: str = typer.Option("minmax", help="static: minmax, percentile (99.999th, 2048 bins) or "
+                                         "entropy (KL over 2048 bins, as TensorRT's calibrator)."),
     fp16_ops: Optional[list[str]] = typer.Option(None, "--fp16-op", metavar="<op>",
                                                  help="fp16: op types computed in float16 (repeatable)."),
     graph: Optional[list[str]] = typer.Option(None, "--graph", metavar="<name>",

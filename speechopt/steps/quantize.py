@@ -31,6 +31,7 @@ METHODS = ("dynamic", "static", "fp16")
 ACTIVATION_TYPES = ("qint8", "quint8")
 DEFAULT_DYNAMIC_OPS = ["MatMul", "Gemm", "LSTM", "GRU"]
 DEFAULT_STATIC_OPS = ["Conv", "MatMul", "Gemm"]  # LSTM has no QDQ form that TensorRT consumes
+ENTROPY_BINS = 2048  # histogram bins of entropy calibration (`_flat_histograms` says why)
 # fp16 is applied to an allow-list of compute ops; the shape/mask arithmetic and LSTM stay float32. With
 # onnxruntime 1.32 a graph whose mask ops (Range, Less, Where, Cast ...) were converted too made session
 # creation crash (segfault) on CPU, and ORT's CPU provider has no fp16 LSTM kernel.
@@ -128,6 +129,7 @@ def _quantize_onnx(src: Path, dst: Path, s: QuantizeSettings, calibration: list[
                             extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True})
         return {"method": "static", "engine": "onnxruntime.quantization.quantize_static", "format": "QDQ",
                 "op_types": ops, "calibrate_method": s.calibrate_method, "calibration_utterances": len(calibration),
+                **({"histogram_bins": ENTROPY_BINS} if s.calibrate_method == "entropy" else {}),
                 "per_channel": s.per_channel, "activation_type": s.activation_type, "symmetric": symmetric}
 
 
@@ -137,23 +139,33 @@ def _flat_histograms():
     np.asarray, which fails on utterances of different lengths (microsoft/onnxruntime#18792; the fix, #32514,
     is not released in 1.32). They flatten what they stack anyway, so each tensor's runs are flattened and
     joined first: the same values, the same histogram. Their progress lines, printed to stdout, go to the
-    `onnxruntime.quantization` logger instead (shown with --verbose), so stdout stays ours."""
+    `onnxruntime.quantization` logger instead (shown with --verbose), so stdout stays ours.
+
+    Entropy: quantize_static builds its collector with 128 histogram bins and 128 quantized bins and takes no
+    option to change them, which leaves one candidate threshold, the full range: the result is byte for byte
+    minmax's. The collector gets ENTROPY_BINS bins instead (TensorRT's entropy calibrator: 2048 bins, 128
+    quantized), so the KL search has thresholds to choose from."""
     import numpy as np
     from onnxruntime.quantization.calibrate import HistogramCollector
 
-    original = HistogramCollector.collect
+    original, original_init = HistogramCollector.collect, HistogramCollector.__init__
+
+    def init(self, method, symmetric, num_bins, num_quantized_bins, percentile, scenario):
+        if method == "entropy":
+            num_bins = max(num_bins, ENTROPY_BINS)
+        original_init(self, method, symmetric, num_bins, num_quantized_bins, percentile, scenario)
 
     def collect(self, name_to_arr):
         flat = {k: np.concatenate([np.asarray(a).ravel() for a in v]) if isinstance(v, list) else v
                 for k, v in name_to_arr.items()}
         return original(self, flat)
 
-    HistogramCollector.collect = collect
+    HistogramCollector.collect, HistogramCollector.__init__ = collect, init
     try:
         with contextlib.redirect_stdout(_LogLines("onnxruntime.quantization")):
             yield
     finally:
-        HistogramCollector.collect = original
+        HistogramCollector.collect, HistogramCollector.__init__ = original, original_init
 
 
 class _LogLines(io.TextIOBase):
