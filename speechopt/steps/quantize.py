@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field

@@ -113,10 +113,6 @@ def diagonal_centers(text_length: int, num_steps: int, steps: int) -> torch.Tens
     return ((t + 0.5) / max(1, num_steps) * text_length).clamp(max=text_length - 1)
 
 
-__all__ = ["Prenet", "LocationSensitiveAttention", "ConvBN", "lengths_to_mask", "guided_attention_prior",
-           "diagonal_centers", "MASK_VALUE"]
-
-
 def free_run(step, prev: torch.Tensor, prenet: Prenet, reduction: int, max_steps: int, gate_threshold: float,
              min_steps: int = 1, prenet_seed: int | None = 0):
     """The free-running decoder loop of both attention models (Tacotron 2, Tacotron).
@@ -149,3 +145,7 @@ def free_run(step, prev: torch.Tensor, prenet: Prenet, reduction: int, max_steps
     mel_lengths = steps_done * reduction
     valid = lengths_to_mask(mel_lengths, mel.shape[1]).unsqueeze(-1)
     return mel * valid, mel_lengths, valid, fired, torch.stack(aligns, 1), steps_done
+
+
+__all__ = ["Prenet", "LocationSensitiveAttention", "ConvBN", "lengths_to_mask", "guided_attention_prior",
+           "diagonal_centers", "free_run", "MASK_VALUE"]
