@@ -236,12 +236,19 @@ tacotron2-cycle4)
     --data "$DATA/train" --val-data "$DATA/val" -o "$RUNS/tacotron2-cycle4" --time-budget 120 --lr 5e-4 \
     --feedback 0.5 --select-on roundtrip --val-every 10 --val-sentences 100 --threads 1
   ;;
+tacotron2-cycle5)
+  # A fifth warm restart, the recipe of cycle 4, from its weights (zoo:tacotron2, 15.29%). Started at the end of
+  # session 14 (03:55 UTC), beside stage 14 of recipes/train-reference-models.sh; its outcome not yet read.
+  background "$RUNS/tacotron2-cycle5.log" $SO train tts --arch tacotron2 --init-from zoo:tacotron2 \
+    --data "$DATA/train" --val-data "$DATA/val" -o "$RUNS/tacotron2-cycle5" --time-budget 120 --lr 5e-4 \
+    --feedback 0.5 --select-on roundtrip --val-every 10 --val-sentences 100 --threads 1
+  ;;
 *)
   echo "usage: $0 STAGE   (corpora, smoke, tacotron2, tacotron2-resume, fastspeech, fastspeech-phonemes,"
   echo "                   wavenet, wavenet-resume, tacotron, tacotron2-ss, tacotron2-more, tacotron2-more-resume,"
   echo "                   fastspeech-more, tacotron2-cycle2, fastspeech-postnet,"
   echo "                   tacotron2-cycle3, tacotron-ss, tacotron-ss2, tacotron-ss3,"
-  echo "                   tacotron-ss4, tacotron2-cycle4)"
+  echo "                   tacotron-ss4, tacotron2-cycle4, tacotron2-cycle5)"
   exit 2
   ;;
 esac
