@@ -138,7 +138,7 @@ def load_tts_model(run_dir: str | Path):
     return model, cfg
 
 
-def _init_source(settings: TtsTrainSettings, mel_config: MelConfig):
+def _init_source(settings: TtsTrainSettings, mel_config: MelConfig, architecture):
     """(artifact, its tokenizer, the model config) to train on from: same architecture, front end and mel
     settings; `settings.config` may change only what leaves the weights' shapes alone (dropout, say)."""
     from speechopt.artifact import load_artifact
@@ -158,7 +158,7 @@ def _init_source(settings: TtsTrainSettings, mel_config: MelConfig):
         raise SpeechoptError(f"{start.path}: its mel settings ({mel_config_of(start).describe()}) differ from "
                              f"this run's ({mel_config.describe()})")
     config = {**start.architecture["config"], **settings.config}
-    return start, tokenizer, _architecture(settings.arch).full_config(config)
+    return start, tokenizer, architecture.full_config(config)
 
 
 def make_tokenizer(frontend: str, data):
@@ -196,7 +196,7 @@ def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = Fa
         torch.set_num_threads(settings.threads)
     if settings.epochs is None and settings.time_budget_min is None and settings.max_steps is None:
         raise SpeechoptError("give --epochs, --max-steps or --time-budget")
-    _architecture(settings.arch)
+    architecture = _architecture(settings.arch)
     if settings.select_on not in ("l1", "roundtrip"):
         raise SpeechoptError(f"--select-on is l1 or roundtrip, not {settings.select_on!r}")
     if settings.arch not in ATTENTION_ARCHS:  # refuse what this architecture would silently ignore
@@ -220,12 +220,12 @@ def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = Fa
     mel_config = MelConfig(**settings.mel)
     start = None
     if settings.init_from:  # (a resumed run's own state then replaces these weights)
-        start, tokenizer, config = _init_source(settings, mel_config)
+        start, tokenizer, config = _init_source(settings, mel_config, architecture)
     else:
         tokenizer = make_tokenizer(settings.frontend, data)
-        config = _architecture(settings.arch).full_config({**settings.config, "vocab_size": len(tokenizer),
-                                                           "n_mels": mel_config.n_mels})
-    model = _architecture(settings.arch).build(config)
+        config = architecture.full_config({**settings.config, "vocab_size": len(tokenizer),
+                                           "n_mels": mel_config.n_mels})
+    model = architecture.build(config)
     if start is not None:
         from speechopt.models.pytorch import load_pytorch_model
 
@@ -257,7 +257,9 @@ def train_tts(settings: TtsTrainSettings, data, val_data, out, resume: bool = Fa
         log(f"resumed at epoch {progress['epoch']}, step {progress['step']}, {progress['elapsed'] / 60:.1f} min")
     state_dir.mkdir(parents=True, exist_ok=True)
 
-    total_steps = (settings.epochs or 0) * len(make_batches(train_set.frames, settings.batch_size, random.Random(0)))
+    # epochs: the schedule counts steps, so count one epoch's (a time budget or max_steps needs no count)
+    total_steps = (settings.epochs * len(make_batches(train_set.frames, settings.batch_size, random.Random(0)))
+                   if settings.epochs else None)
 
     def schedule_progress() -> float:
         return schedule_position(progress, settings.time_budget_min, settings.max_steps, total_steps)
