@@ -300,3 +300,8 @@ $SO eval runs/separable-ctc-student6+int8-percentile-256 --data zoo:eval-hard --
 $SO distill zoo:crnn-ctc --init-from zoo:separable-ctc-student --data corpus/train-wide8 --val-data corpus/dev \
   --alpha 0.5 --temperature 2 --lr 1e-3 --seed 13 --threads 1 --val-every 10 --time-budget 95 --average 5 \
   --precision bf16 -o runs/separable-ctc-student7 > runs/separable-ctc-student7.log 2>&1
+# The session ended after its second epoch's validation (19 minutes) and took the process with it; resumed at
+# the start of session 15 for the rest of the same schedule:
+$SO distill zoo:crnn-ctc --init-from zoo:separable-ctc-student --data corpus/train-wide8 --val-data corpus/dev \
+  --alpha 0.5 --temperature 2 --lr 1e-3 --seed 13 --threads 1 --val-every 10 --time-budget 95 --average 5 \
+  --precision bf16 --resume -o runs/separable-ctc-student7 > runs/separable-ctc-student7-part2.log 2>&1

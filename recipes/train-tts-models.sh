@@ -243,12 +243,20 @@ tacotron2-cycle5)
     --data "$DATA/train" --val-data "$DATA/val" -o "$RUNS/tacotron2-cycle5" --time-budget 120 --lr 5e-4 \
     --feedback 0.5 --select-on roundtrip --val-every 10 --val-sentences 100 --threads 1
   ;;
+tacotron2-cycle5-resume)
+  # The session ended at 26 minutes (step 1450) and took the process with it; resumed at the start of session
+  # 15 from its 20-minute state (step 1111) for the rest of the same schedule.
+  background "$RUNS/tacotron2-cycle5-part2.log" $SO train tts --arch tacotron2 --init-from zoo:tacotron2 \
+    --data "$DATA/train" --val-data "$DATA/val" -o "$RUNS/tacotron2-cycle5" --time-budget 120 --lr 5e-4 \
+    --feedback 0.5 --select-on roundtrip --val-every 10 --val-sentences 100 --threads 1 --resume
+  ;;
 *)
   echo "usage: $0 STAGE   (corpora, smoke, tacotron2, tacotron2-resume, fastspeech, fastspeech-phonemes,"
   echo "                   wavenet, wavenet-resume, tacotron, tacotron2-ss, tacotron2-more, tacotron2-more-resume,"
   echo "                   fastspeech-more, tacotron2-cycle2, fastspeech-postnet,"
   echo "                   tacotron2-cycle3, tacotron-ss, tacotron-ss2, tacotron-ss3,"
-  echo "                   tacotron-ss4, tacotron2-cycle4, tacotron2-cycle5)"
+  echo "                   tacotron-ss4, tacotron2-cycle4, tacotron2-cycle5,"
+  echo "                   tacotron2-cycle5-resume)"
   exit 2
   ;;
 esac
