@@ -23,12 +23,14 @@ def _open(artifact_path, device: str, threads: int | None):
 
 
 def evaluate_artifact(artifact_path, manifest_path, batch_size: int = 1, threads: int | None = None,
-                      device: str = "cpu", max_items: int | None = None, **score_options) -> dict:
+                      device: str = "cpu", max_items: int | None = None, keep_hypotheses: bool = False,
+                      **score_options) -> dict:
     """The task's figures (ASR: WER/CER) of an artifact of any format on a manifest.
 
     `batch_size` 1 (the default) runs one item at a time, as the bench does; larger batches are faster but
     pad, which changes what a bidirectional LSTM computes. `score_options` go to the task (ASR: decoder,
     lexicon, beam, also: further decoders scored on the same outputs, each under result[name]).
+    `keep_hypotheses` keeps every item's transcript (ASR: result["hypotheses"]), for paired comparisons.
     """
     if batch_size < 1:
         raise SpeechoptError(f"--batch-size must be at least 1, got {batch_size}")
@@ -52,7 +54,8 @@ def evaluate_artifact(artifact_path, manifest_path, batch_size: int = 1, threads
         outputs = task.run(driver, data, batch_size=batch_size)
         runner = driver.describe()
     result = task.score(outputs, data, artifact=artifact, **score_options)
-    result.pop("hypotheses", None)
+    if not keep_hypotheses:
+        result.pop("hypotheses", None)
     return {"artifact": str(artifact.path), "task": artifact.task, "format": artifact.format, "data": str(manifest_path),
             "batch_size": batch_size, "runner": runner, **result}
 

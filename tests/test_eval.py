@@ -74,6 +74,17 @@ def test_eval_batches_pad_and_say_so(variants, eval_data):
         evaluate_artifact(variants["onnx"], eval_data, batch_size=0)
 
 
+def test_eval_can_keep_every_transcript_for_paired_comparisons(variants, eval_data):
+    from speechopt.data.manifest import read_manifest
+    from speechopt.tasks.asr.metrics import error_rates
+
+    result = evaluate_artifact(variants["pytorch"], eval_data, threads=1, keep_hypotheses=True)
+    assert len(result["hypotheses"]) == N
+    refs = [u.text for u in read_manifest(eval_data)]
+    assert error_rates(refs, result["hypotheses"])["wer"] == result["wer"]  # the same transcripts were scored
+    assert "hypotheses" not in evaluate_artifact(variants["pytorch"], eval_data, threads=1)
+
+
 def test_transcribe_reads_any_rate_and_stereo(variants, eval_data, tmp_path):
     import soundfile as sf
 
