@@ -20,23 +20,16 @@ import numpy as np
 
 from speechopt.data.manifest import read_manifest
 from speechopt.evaluate import evaluate_artifact
+from speechopt.tasks.asr.metrics import error_rates
 from speechopt.text import normalize_text
 from speechopt.zoo import resolve
 
 
 def word_errors(references: list[str], hypotheses: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Per utterance: word errors (substitutions, deletions, insertions) and reference words."""
-    import jiwer
-
-    errors, words = [], []
-    for ref, hyp in zip(references, hypotheses):
-        ref, hyp = normalize_text(ref), normalize_text(hyp)
-        if not ref:
-            continue
-        out = jiwer.process_words(ref, hyp)
-        errors.append(out.substitutions + out.deletions + out.insertions)
-        words.append(len(ref.split()))
-    return np.array(errors), np.array(words)
+    """Per utterance: word errors and reference words, as `speechopt eval` counts them."""
+    rows = [error_rates([ref], [hyp]) for ref, hyp in zip(references, hypotheses)
+            if normalize_text(ref)]  # eval skips empty references too
+    return np.array([r["word_errors"] for r in rows]), np.array([r["ref_words"] for r in rows])
 
 
 def paired_interval(err_a: np.ndarray, err_b: np.ndarray, words: np.ndarray, draws: int, seed: int):
