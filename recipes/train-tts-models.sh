@@ -281,17 +281,7 @@ tacotron2-cycle5b)
   echo "                   fastspeech-more, tacotron2-cycle2, fastspeech-postnet,"
   echo "                   tacotron2-cycle3, tacotron-ss, tacotron-ss2, tacotron-ss3,"
   echo "                   tacotron-ss4, tacotron2-cycle4, tacotron2-cycle5,"
-  echo "                   tacotron2-cycle5-resume, val2)
-  # 300 more validation sentences (own seed; training, validation and evaluation sentences excluded), made in
-  # session 16 to choose between two Tacotron 2 checkpoints that 100 sentences could not separate.
-  [ -f "$DATA/val2/manifest.jsonl" ] || OMP_NUM_THREADS=1 $PY -m speechopt.data.tts_corpus --num 300 --seed 3 \
-    --split val --exclude 0:4000 --exclude 2:100 --exclude 1:200 --out "$DATA/val2"
-  for m in "$RUNS/tacotron2-cycle5b" zoo:tacotron2; do
-    $SO eval "$m" --data "$DATA/val/manifest.jsonl" --threads 1
-    $SO eval "$m" --data "$DATA/val2/manifest.jsonl" --threads 1
-  done
-  ;;
-tacotron2-cycle5b)"
+  echo "                   tacotron2-cycle5-resume, tacotron2-cycle5b, val2)"
   exit 2
   ;;
 esac
