@@ -323,7 +323,8 @@ $SO distill zoo:crnn-ctc-pruned25 --init-from zoo:separable-ctc-student --data c
 # best, 7.54%, discarded). Not bundled: stage 12's weights validate better on corpus/dev (6.71%). On zoo:eval it
 # gives 5.81% (stage 12's: 6.22%), which by itself would meet issue 14's budget; the two sets disagree because
 # neither resolves half a point. On 1,200 fresh utterances of the held-out voices (corpus/dev2, seed 31, made
-# only to weigh the two: 7,266 words) it gives 6.48% against stage 12's 6.54% and zoo:crnn-ctc's 6.74%
+# only to weigh the two: 7,266 words; 2 of its sentences are in corpus/train-wide9) it gives 6.48% against
+# stage 12's 6.54% and zoo:crnn-ctc's 6.74%
 # (benchmarks/eval_resolution.py; results/eval-resolution.md: the paired 95% interval of a student-minus-CRNN
 # difference is +-1.1 points on zoo:eval, +-0.55 on corpus/dev2). Pooled over corpus/dev and corpus/dev2, stage
 # 12's weights are ahead (6.57% against 6.64%), so they stay bundled.
